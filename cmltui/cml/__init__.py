@@ -1,0 +1,1 @@
+"""httpx adapter: the async CML REST API client, its models, status mapping and typed errors."""

@@ -1,0 +1,240 @@
+"""Configuration: TOML (tomllib) loaded into pydantic models, with platformdirs locations.
+
+Where the file is: ``--config PATH``, else ``$CMLTUI_CONFIG``, else
+``platformdirs.user_config_dir("cmltui")/config.toml``. A missing file means defaults. A bad
+file raises ``ConfigError`` whose message names the file, the key and what was expected; the
+CLI prints it and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+APP_NAME = "cmltui"
+CONFIG_ENV_VAR = "CMLTUI_CONFIG"
+
+
+class ConfigError(Exception):
+    """The configuration file cannot be used; the message says where and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AwsConfig(_Section):
+    #: Named profile from ~/.aws; empty = the standard credential chain.
+    profile: str | None = None
+    #: For moto or LocalStack; boto3 also honours $AWS_ENDPOINT_URL.
+    endpoint_url: str | None = None
+    #: Total attempts per call, first one included (botocore's ``total_max_attempts``).
+    total_max_attempts: int = Field(default=3, ge=1, le=10)
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    read_timeout_seconds: float = Field(default=20.0, gt=0)
+    #: Bound on AWS calls in flight per region.
+    max_concurrent_calls_per_region: int = Field(default=4, ge=1, le=64)
+    #: Tag that marks instances cmltui manages.
+    managed_tag_key: str = "cmltui:managed"
+    #: Discovery: unmanaged instances whose AMI name matches one of these look like CML workers.
+    discovery_ami_name_patterns: list[str] = ["CML-*", "cml-*"]
+    #: Discovery: unmanaged instances carrying one of these tag keys look like CML workers.
+    discovery_tag_keys: list[str] = ["cml:worker", "ccm:managed"]
+
+
+class CmlConfig(_Section):
+    username: str = "admin"
+    #: Name of the environment variable holding the CML password (never stored in a file).
+    password_env: str = "CMLTUI_CML_PASSWORD"
+    verify_tls: bool = True
+    #: PEM file of the CA (or self-signed certificate) that CML certificates must chain to.
+    ca_bundle: str | None = None
+    #: How to reach a worker's CML: fields {public_ip}, {private_ip}, {public_dns}, {instance_id}.
+    endpoint_template: str = "https://{public_ip}"
+    connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    read_timeout_seconds: float = Field(default=15.0, gt=0)
+    #: Wall-clock limit on one call, retries and login included.
+    total_timeout_seconds: float = Field(default=30.0, gt=0)
+    max_concurrent_requests_per_worker: int = Field(default=4, ge=1, le=64)
+    max_concurrent_requests: int = Field(default=64, ge=1, le=4096)
+    #: How long a licence registration is polled before it is reported as timed out.
+    license_timeout_seconds: float = Field(default=90.0, gt=0)
+    license_poll_seconds: float = Field(default=2.0, gt=0)
+
+    @field_validator("endpoint_template")
+    @classmethod
+    def _template_has_known_fields(cls, value: str) -> str:
+        try:
+            value.format(public_ip="", private_ip="", public_dns="", instance_id="")
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(
+                "a URL using only {public_ip}, {private_ip}, {public_dns}, {instance_id}"
+            ) from err
+        return value
+
+    @property
+    def password(self) -> str | None:
+        return os.environ.get(self.password_env) or None
+
+
+class RefreshConfig(_Section):
+    ec2_seconds: float = Field(default=15.0, ge=1)
+    cloudwatch_seconds: float = Field(default=60.0, ge=5)
+    cml_seconds: float = Field(default=30.0, ge=1)
+    #: Licence state changes rarely: read it less often than telemetry.
+    cml_license_seconds: float = Field(default=300.0, ge=5)
+
+
+class IdleConfig(_Section):
+    threshold_minutes: int = Field(default=30, ge=1)
+    auto_stop: bool = False
+    #: CPU above this counts as activity.
+    cpu_activity_threshold_percent: float = Field(default=10.0, ge=0, le=100)
+    #: No auto-stop within this long after a start (by anyone, in cmltui or not).
+    snooze_minutes: int = Field(default=60, ge=0)
+
+
+class CostConfig(_Section):
+    #: USD per hour by instance type (on-demand; edit for your region and pricing).
+    hourly_usd: dict[str, float] = {
+        "c5.2xlarge": 0.34,
+        "c5.4xlarge": 0.68,
+        "c5.9xlarge": 1.53,
+        "m5.2xlarge": 0.384,
+        "m5.4xlarge": 0.768,
+        "m5zn.metal": 3.9641,
+        "t3.xlarge": 0.1664,
+        "t3.2xlarge": 0.3328,
+    }
+    #: Used for instance types missing above.
+    default_hourly_usd: float = Field(default=0.0, ge=0)
+
+    def hourly_for(self, instance_type: str) -> float:
+        return self.hourly_usd.get(instance_type, self.default_hourly_usd)
+
+
+class Config(_Section):
+    regions: list[str] = ["us-east-1"]
+    read_only: bool = False
+    #: Folder of the data file and its lock; empty = platformdirs' user data folder.
+    data_dir: str | None = None
+
+    cml_worker_ami_ids: dict[str, str] = {}
+    cml_worker_ami_names: dict[str, str] = {}
+    cml_worker_instance_type: str = "c5.2xlarge"
+    cml_worker_security_group_ids: list[str] = []
+    cml_worker_security_group_names: list[str] = []
+    cml_worker_vpc_id: str | None = None
+    cml_worker_subnet_id: str | None = None
+    cml_worker_key_name: str | None = None
+    cml_worker_username: str = "admin"
+    cml_worker_default_tags: dict[str, str] = {
+        "Name": "cml-worker-{worker_id}",
+        "Product": "cml",
+        "ManagedBy": "cmltui",
+    }
+
+    aws: AwsConfig = AwsConfig()
+    cml: CmlConfig = CmlConfig()
+    refresh: RefreshConfig = RefreshConfig()
+    idle: IdleConfig = IdleConfig()
+    cost: CostConfig = CostConfig()
+
+    @field_validator("regions")
+    @classmethod
+    def _regions_not_empty(cls, value: list[str]) -> list[str]:
+        cleaned = [r.strip() for r in value if r.strip()]
+        if not cleaned:
+            raise ValueError("at least one region, e.g. [\"us-east-1\"]")
+        if len(set(cleaned)) != len(cleaned):
+            raise ValueError("each region once")
+        return cleaned
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir()
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def default_log_dir() -> Path:
+    return Path(platformdirs.user_log_dir(APP_NAME))
+
+
+def resolve_config_path(cli_path: str | os.PathLike[str] | None = None) -> Path:
+    """``--config`` wins, then ``$CMLTUI_CONFIG``, then the platformdirs location."""
+    if cli_path:
+        return Path(cli_path).expanduser()
+    if os.environ.get(CONFIG_ENV_VAR):
+        return Path(os.environ[CONFIG_ENV_VAR]).expanduser()
+    return default_config_path()
+
+
+def _describe_error(path: Path, err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key '{key}' (see config.example.toml for the keys)"
+    expected = first["msg"]
+    if expected.startswith("Value error, "):
+        expected = expected.removeprefix("Value error, ")
+    got = first.get("input")
+    got_text = "" if isinstance(got, dict) else f", got {got!r}"
+    return f"{path}: key '{key}': expected {expected}{got_text}"
+
+
+def parse_config(data: dict[str, Any], *, source: Path | str = "<config>") -> Config:
+    """Validate a parsed TOML document; raise ``ConfigError`` naming the key on failure."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_describe_error(Path(source), err)) from None
+
+
+def load_config(cli_path: str | os.PathLike[str] | None = None) -> tuple[Config, Path, list[str]]:
+    """Load the configuration; returns it, its path and warnings (e.g. loose permissions)."""
+    path = resolve_config_path(cli_path)
+    warnings: list[str] = []
+    if not path.exists():
+        if cli_path or os.environ.get(CONFIG_ENV_VAR):
+            raise ConfigError(f"{path}: no such configuration file")
+        return Config(), path, warnings
+    try:
+        raw_bytes = path.read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror or err})") from None
+    try:
+        data = tomllib.loads(raw_bytes.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: TOML syntax error: {err}") from None
+    config = parse_config(data, source=path)
+    warnings.extend(_permission_warnings(path, raw_bytes))
+    return config, path, warnings
+
+
+def _permission_warnings(path: Path, raw_bytes: bytes) -> list[str]:
+    """Warn when a file that looks like it holds a secret is readable by group or others."""
+    lowered = raw_bytes.lower()
+    looks_secret = any(word in lowered for word in (b"password =", b"secret", b"token ="))
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return []
+    if looks_secret and mode & (stat.S_IRGRP | stat.S_IROTH):
+        return [f"{path} seems to hold a secret and is readable by others: chmod 600 {path}"]
+    return []
