@@ -1,0 +1,152 @@
+"""The small interfaces between the controller and its adapters (and the UI).
+
+The controller depends on these protocols only; ``cmltui.aws.gateway.AwsGateway``,
+``cmltui.cml.pool.CmlClientPool`` and ``cmltui.store`` implement them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from cmltui.aws.dto import CMLWorkerInstanceDto
+from cmltui.cml.models import (
+    CmlActivityEvent,
+    CmlLab,
+    CmlLicensing,
+    CmlSystemInfo,
+    CmlSystemStats,
+    LicenseDeregistrationResult,
+    LicenseRegistrationResult,
+)
+from cmltui.domain.events import CloudEvent
+from cmltui.services.snapshot import ActionResult, ChangeSet, RefreshSummary
+
+
+class FleetGateway(Protocol):
+    """EC2 + CloudWatch for every configured region. Every method runs boto3 in a thread."""
+
+    @property
+    def request_count(self) -> int:
+        """AWS HTTP requests sent so far (counted with a botocore event hook, retries included)."""
+
+    async def describe_fleet(self, region: str) -> list[CMLWorkerInstanceDto]:
+        """Every managed instance of the region (paginated; terminated ones included)."""
+
+    async def discover(self, region: str) -> list[CMLWorkerInstanceDto]:
+        """Instances that look like CML workers but are not managed yet."""
+
+    async def create_instance(
+        self, region: str, worker_id: str, name: str, instance_type: str | None = None
+    ) -> CMLWorkerInstanceDto: ...
+
+    async def start_instances(self, region: str, instance_ids: Sequence[str]) -> None: ...
+
+    async def stop_instances(self, region: str, instance_ids: Sequence[str]) -> None: ...
+
+    async def terminate_instances(self, region: str, instance_ids: Sequence[str]) -> None: ...
+
+    async def adopt_instances(self, region: str, instance_ids: Sequence[str]) -> None:
+        """Tag discovered instances as managed (import)."""
+
+    async def cpu_utilization(self, region: str, instance_ids: Sequence[str]) -> dict[str, float]:
+        """Latest CloudWatch CPUUtilization per instance id (missing = no datapoint)."""
+
+    async def close(self) -> None: ...
+
+
+class CmlClient(Protocol):
+    """One long-lived client per worker endpoint (keep-alive, cached token)."""
+
+    @property
+    def request_count(self) -> int: ...
+
+    @property
+    def login_count(self) -> int: ...
+
+    async def system_information(self) -> CmlSystemInfo: ...
+
+    async def system_stats(self) -> CmlSystemStats: ...
+
+    async def labs(self) -> list[CmlLab]:
+        """Every lab (``/labs?show_all=true`` then each lab, concurrently)."""
+
+    async def licensing(self) -> CmlLicensing: ...
+
+    async def register_license(self, token: str) -> LicenseRegistrationResult: ...
+
+    async def deregister_license(self) -> LicenseDeregistrationResult: ...
+
+    async def new_activity_events(self) -> list[CmlActivityEvent]:
+        """User-activity events not returned before (a cursor remembers the newest seen)."""
+
+    async def aclose(self) -> None: ...
+
+
+class CmlClientPool(Protocol):
+    """Owns the per-worker clients and the global bound on concurrent CML requests."""
+
+    @property
+    def request_count(self) -> int: ...
+
+    @property
+    def login_count(self) -> int: ...
+
+    @property
+    def tls_insecure(self) -> bool: ...
+
+    def client_for(self, worker_id: str, base_url: str) -> CmlClient:
+        """The worker's client, created on first use and kept while its base URL holds."""
+
+    async def forget(self, worker_id: str) -> None:
+        """Close and drop a worker's client (terminated, or its endpoint changed)."""
+
+    async def aclose(self) -> None: ...
+
+
+ChangeSetListener = Callable[[ChangeSet], None]
+
+
+class FleetService(Protocol):
+    """What the UI (and the headless CLI) may ask of the controller. No Textual here."""
+
+    read_only: bool
+
+    def subscribe(self, listener: ChangeSetListener) -> None:
+        """Call ``listener`` with every change set (from the event loop's thread)."""
+
+    def current(self) -> ChangeSet:
+        """A full change set of the fleet as it stands."""
+
+    async def start(self) -> None:
+        """Load the stored fleet, publish it at once, then start the refresh loops."""
+
+    async def stop(self) -> None: ...
+
+    def request_refresh(self) -> None:
+        """Run EC2, CloudWatch and CML refreshes now (without waiting for them)."""
+
+    async def refresh_once(self) -> RefreshSummary: ...
+
+    async def start_workers(self, worker_ids: Sequence[str]) -> ActionResult: ...
+
+    async def stop_workers(self, worker_ids: Sequence[str]) -> ActionResult: ...
+
+    async def terminate_workers(self, worker_ids: Sequence[str]) -> ActionResult: ...
+
+    async def create_worker(
+        self, name: str, region: str, instance_type: str | None = None
+    ) -> ActionResult: ...
+
+    async def register_license(self, worker_id: str, token: str) -> ActionResult: ...
+
+    async def deregister_license(self, worker_id: str) -> ActionResult: ...
+
+    async def discover(self) -> list[CMLWorkerInstanceDto]: ...
+
+    async def import_instances(self, instances: Sequence[CMLWorkerInstanceDto]) -> ActionResult: ...
+
+    async def set_auto_stop_opt_out(self, worker_ids: Sequence[str], opt_out: bool) -> ActionResult: ...
+
+    def events_for(self, worker_id: str | None, limit: int = 200) -> list[CloudEvent]:
+        """The audit trail (newest last), for one worker or all."""
