@@ -151,7 +151,7 @@ class Config(_Section):
     def _regions_not_empty(cls, value: list[str]) -> list[str]:
         cleaned = [r.strip() for r in value if r.strip()]
         if not cleaned:
-            raise ValueError("at least one region, e.g. [\"us-east-1\"]")
+            raise ValueError('at least one region, e.g. ["us-east-1"]')
         if len(set(cleaned)) != len(cleaned):
             raise ValueError("each region once")
         return cleaned

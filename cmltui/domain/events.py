@@ -33,7 +33,13 @@ class DomainEvent(BaseModel):
     @property
     def occurred_at(self) -> datetime:
         """The event's own time field, whatever the seed named it."""
-        for field_name in ("updated_at", "created_at", "assigned_at", "terminated_at", "stopped_at"):
+        for field_name in (
+            "updated_at",
+            "created_at",
+            "assigned_at",
+            "terminated_at",
+            "stopped_at",
+        ):
             value = getattr(self, field_name, None)
             if isinstance(value, datetime):
                 return value

@@ -100,7 +100,7 @@ class CMLWorkerState(BaseModel):
         self.updated_at = event.occurred_at
         self.version += 1
 
-    def _on_CMLWorkerCreatedDomainEvent(self, e: CMLWorkerCreatedDomainEvent) -> None:  # noqa: N802
+    def _on_CMLWorkerCreatedDomainEvent(self, e: CMLWorkerCreatedDomainEvent) -> None:
         self.id = e.aggregate_id
         self.name = e.name
         self.aws_region = e.aws_region
@@ -115,7 +115,7 @@ class CMLWorkerState(BaseModel):
         if e.status in (CMLWorkerStatus.PENDING, CMLWorkerStatus.RUNNING):
             self.last_started_at = e.created_at
 
-    def _on_CMLWorkerStatusUpdatedDomainEvent(self, e: CMLWorkerStatusUpdatedDomainEvent) -> None:  # noqa: N802
+    def _on_CMLWorkerStatusUpdatedDomainEvent(self, e: CMLWorkerStatusUpdatedDomainEvent) -> None:
         leaving_stopped = e.old_status in _STOPPED_LIKE or e.old_status == CMLWorkerStatus.UNKNOWN
         if e.new_status in (CMLWorkerStatus.PENDING, CMLWorkerStatus.RUNNING) and leaving_stopped:
             self.last_started_at = e.updated_at
@@ -123,43 +123,51 @@ class CMLWorkerState(BaseModel):
             self.termination_requested_by = e.changed_by
         self.status = e.new_status
 
-    def _on_CMLServiceStatusUpdatedDomainEvent(self, e: CMLServiceStatusUpdatedDomainEvent) -> None:  # noqa: N802
+    def _on_CMLServiceStatusUpdatedDomainEvent(self, e: CMLServiceStatusUpdatedDomainEvent) -> None:
         self.service_status = e.new_service_status
         if e.https_endpoint is not None:
             self.https_endpoint = e.https_endpoint
         if e.cml_version is not None:
             self.cml_version = e.cml_version
 
-    def _on_CMLWorkerInstanceAssignedDomainEvent(self, e: CMLWorkerInstanceAssignedDomainEvent) -> None:  # noqa: N802
+    def _on_CMLWorkerInstanceAssignedDomainEvent(
+        self, e: CMLWorkerInstanceAssignedDomainEvent
+    ) -> None:
         self.aws_instance_id = e.aws_instance_id
         self.public_ip = e.public_ip
         self.private_ip = e.private_ip
 
-    def _on_CMLWorkerLicenseUpdatedDomainEvent(self, e: CMLWorkerLicenseUpdatedDomainEvent) -> None:  # noqa: N802
+    def _on_CMLWorkerLicenseUpdatedDomainEvent(self, e: CMLWorkerLicenseUpdatedDomainEvent) -> None:
         self.license_status = e.license_status
         if e.license_token is not None:
             self.license_token = e.license_token
 
-    def _on_CMLWorkerTelemetryUpdatedDomainEvent(self, e: CMLWorkerTelemetryUpdatedDomainEvent) -> None:  # noqa: N802
+    def _on_CMLWorkerTelemetryUpdatedDomainEvent(
+        self, e: CMLWorkerTelemetryUpdatedDomainEvent
+    ) -> None:
         self.last_activity_at = e.last_activity_at
         self.active_labs_count = e.active_labs_count
         self.cpu_utilization = e.cpu_utilization
         self.memory_utilization = e.memory_utilization
 
-    def _on_CMLWorkerEndpointUpdatedDomainEvent(self, e: CMLWorkerEndpointUpdatedDomainEvent) -> None:  # noqa: N802
+    def _on_CMLWorkerEndpointUpdatedDomainEvent(
+        self, e: CMLWorkerEndpointUpdatedDomainEvent
+    ) -> None:
         self.https_endpoint = e.https_endpoint
         self.public_ip = e.public_ip
 
-    def _on_CMLWorkerTerminatedDomainEvent(self, e: CMLWorkerTerminatedDomainEvent) -> None:  # noqa: N802
+    def _on_CMLWorkerTerminatedDomainEvent(self, e: CMLWorkerTerminatedDomainEvent) -> None:
         self.status = CMLWorkerStatus.TERMINATED
         self.terminated_at = e.terminated_at
         self.terminated_by = e.terminated_by
         self.termination_requested_by = None
 
-    def _on_CMLWorkerIdlePolicyUpdatedDomainEvent(self, e: CMLWorkerIdlePolicyUpdatedDomainEvent) -> None:  # noqa: N802
+    def _on_CMLWorkerIdlePolicyUpdatedDomainEvent(
+        self, e: CMLWorkerIdlePolicyUpdatedDomainEvent
+    ) -> None:
         self.auto_stop_opt_out = e.auto_stop_opt_out
 
-    def _on_CMLWorkerAutoStoppedDomainEvent(self, e: CMLWorkerAutoStoppedDomainEvent) -> None:  # noqa: N802
+    def _on_CMLWorkerAutoStoppedDomainEvent(self, e: CMLWorkerAutoStoppedDomainEvent) -> None:
         self.last_auto_stop_at = e.stopped_at
         self.last_auto_stop_reason = e.reason
 
@@ -328,7 +336,11 @@ class CMLWorker:
         if self.is_terminated or not aws_instance_id:
             return False
         s = self.state
-        if (s.aws_instance_id, s.public_ip, s.private_ip) == (aws_instance_id, public_ip, private_ip):
+        if (s.aws_instance_id, s.public_ip, s.private_ip) == (
+            aws_instance_id,
+            public_ip,
+            private_ip,
+        ):
             return False
         self._record(
             CMLWorkerInstanceAssignedDomainEvent(
@@ -348,7 +360,9 @@ class CMLWorker:
         self.update_status(CMLWorkerStatus.TERMINATED, changed_by=terminated_by)
 
     # ------------------------------------------------------------------ licence
-    def update_license(self, license_status: LicenseStatus, license_token: str | None = None) -> bool:
+    def update_license(
+        self, license_status: LicenseStatus, license_token: str | None = None
+    ) -> bool:
         """Apply the licence state; the token is kept masked. False when unchanged."""
         if self.is_terminated:
             return False
@@ -412,7 +426,7 @@ class CMLWorker:
         return max(elapsed / timedelta(minutes=1), 0.0)
 
     def is_idle(self, idle_threshold_minutes: int, *, now: datetime | None = None) -> bool:
-        """Idle: activity was seen, no lab is active, and the last one is older than the threshold."""
+        """Idle: activity seen, no active lab, and the last activity older than the threshold."""
         minutes = self.idle_minutes(now)
         return (
             minutes is not None

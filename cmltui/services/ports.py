@@ -146,7 +146,9 @@ class FleetService(Protocol):
 
     async def import_instances(self, instances: Sequence[CMLWorkerInstanceDto]) -> ActionResult: ...
 
-    async def set_auto_stop_opt_out(self, worker_ids: Sequence[str], opt_out: bool) -> ActionResult: ...
+    async def set_auto_stop_opt_out(
+        self, worker_ids: Sequence[str], opt_out: bool
+    ) -> ActionResult: ...
 
     def events_for(self, worker_id: str | None, limit: int = 200) -> list[CloudEvent]:
         """The audit trail (newest last), for one worker or all."""

@@ -1,0 +1,907 @@
+"""The fleet controller: refresh loops, reconciliation, operator actions, idle auto-stop.
+
+It knows nothing of Textual. The UI (or the headless CLI) subscribes to change sets and calls
+the action methods; everything observed goes through the aggregate's own methods, so domain
+events fire exactly when something changed, and each cycle ends in one store write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cmltui.aws.dto import CMLWorkerInstanceDto
+from cmltui.aws.errors import AwsError
+from cmltui.cml.errors import CmlError
+from cmltui.cml.status_map import service_status_for
+from cmltui.config import Config
+from cmltui.domain.clock import Clock, utc_now
+from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus, LicenseStatus
+from cmltui.domain.errors import DomainError
+from cmltui.domain.events import CloudEvent
+from cmltui.domain.worker import CMLWorker
+from cmltui.services.cost import cost_since_start, hourly_cost, uptime_seconds
+from cmltui.services.history import TelemetryHistory, history_capacity
+from cmltui.services.idle_policy import evaluate_idle
+from cmltui.services.ports import ChangeSetListener, CmlClient, CmlClientPool, FleetGateway
+from cmltui.services.snapshot import (
+    ActionResult,
+    ChangeSet,
+    FleetTotals,
+    RefreshSummary,
+    SourceHealth,
+    WorkerSnapshot,
+)
+
+log = logging.getLogger("cmltui.controller")
+
+#: A worker created by cmltui is not declared gone while EC2 may not list it yet.
+_NEW_INSTANCE_GRACE = timedelta(minutes=2)
+#: Telemetry history window for the sparklines.
+_HISTORY_WINDOW_SECONDS = 3600.0
+_IDLE_POLICY_ACTOR = "cmltui:idle-policy"
+
+
+def current_os_user() -> str:
+    """The OS user recorded as created_by / terminated_by."""
+    try:
+        return getpass.getuser()
+    except Exception:  # getpass raises various errors when no user database entry exists
+        return "unknown"
+
+
+@dataclass
+class _WorkerRuntime:
+    """Per-worker facts the aggregate does not keep: history, errors, CloudWatch CPU."""
+
+    history: TelemetryHistory
+    cml_error: str | None = None
+    cml_error_since: datetime | None = None
+    cloudwatch_cpu: float | None = None
+    cml_cpu_known: bool = False
+    license_checked_at: datetime | None = None
+    version_supported: bool = True
+
+
+class FleetController:
+    """Implements ``cmltui.services.ports.FleetService``."""
+
+    def __init__(
+        self,
+        config: Config,
+        repository,  # CMLWorkerRepository with events(); see cmltui.store
+        gateway: FleetGateway,
+        cml_pool: CmlClientPool,
+        *,
+        clock: Clock = utc_now,
+        user: str | None = None,
+        read_only: bool = False,
+    ) -> None:
+        self.config = config
+        self._repository = repository
+        self._gateway = gateway
+        self._cml_pool = cml_pool
+        self._clock = clock
+        self.user = user or current_os_user()
+        store_read_only = bool(getattr(repository, "read_only", False))
+        self.read_only = read_only or config.read_only or store_read_only
+        self._workers: dict[str, CMLWorker] = {}
+        self._runtime: dict[str, _WorkerRuntime] = {}
+        self._region_errors: dict[str, SourceHealth] = {}
+        self._listeners: list[ChangeSetListener] = []
+        self._pending_ids: set[str] = set()
+        self._removed_ids: set[str] = set()
+        self._last_success_at: datetime | None = None
+        self._all_regions_failing = False
+        self._from_cache = True
+        self._loaded = False
+        self._tasks: list[asyncio.Task] = []
+        self._wake: dict[str, asyncio.Event] = {}
+        self._stopping = False
+        self._commit_lock = asyncio.Lock()
+        self._history_capacity = history_capacity(
+            _HISTORY_WINDOW_SECONDS, config.refresh.cml_seconds
+        )
+        self.notices: list[str] = list(getattr(repository, "notices", []) or [])
+
+    # ------------------------------------------------------------------ publication
+    def subscribe(self, listener: ChangeSetListener) -> None:
+        self._listeners.append(listener)
+
+    def _runtime_for(self, worker_id: str) -> _WorkerRuntime:
+        runtime = self._runtime.get(worker_id)
+        if runtime is None:
+            runtime = _WorkerRuntime(TelemetryHistory(self._history_capacity))
+            self._runtime[worker_id] = runtime
+        return runtime
+
+    def snapshot(self, worker: CMLWorker, now: datetime | None = None) -> WorkerSnapshot:
+        now = now or self._clock()
+        state = worker.state
+        runtime = self._runtime_for(worker.id)
+        verdict = evaluate_idle(worker, self.config.idle, now)
+        return WorkerSnapshot(
+            id=state.id,
+            name=state.name,
+            region=state.aws_region,
+            aws_instance_id=state.aws_instance_id,
+            instance_type=state.instance_type,
+            ami_id=state.ami_id,
+            ami_name=state.ami_name,
+            status=state.status,
+            service_status=state.service_status,
+            cml_version=state.cml_version,
+            license_status=state.license_status,
+            license_token_masked=state.license_token,
+            https_endpoint=state.https_endpoint,
+            public_ip=state.public_ip,
+            private_ip=state.private_ip,
+            active_labs_count=state.active_labs_count,
+            cpu_utilization=state.cpu_utilization,
+            memory_utilization=state.memory_utilization,
+            last_activity_at=state.last_activity_at,
+            created_at=state.created_at,
+            created_by=state.created_by,
+            updated_at=state.updated_at,
+            terminated_at=state.terminated_at,
+            terminated_by=state.terminated_by,
+            last_started_at=state.last_started_at,
+            idle_minutes=verdict.idle_minutes if state.status == CMLWorkerStatus.RUNNING else None,
+            is_idle=verdict.is_idle,
+            auto_stop_in_minutes=verdict.stop_in_minutes if self.config.idle.auto_stop else None,
+            auto_stop_opt_out=state.auto_stop_opt_out,
+            uptime_seconds=uptime_seconds(state, now),
+            hourly_cost_usd=hourly_cost(state, self.config.cost),
+            cost_so_far_usd=cost_since_start(state, self.config.cost, now),
+            last_error=runtime.cml_error,
+            last_error_since=runtime.cml_error_since,
+            tls_insecure=self._cml_pool.tls_insecure,
+            cml_version_supported=runtime.version_supported,
+            cpu_history=tuple(runtime.history.cpu),
+            memory_history=tuple(runtime.history.memory),
+            labs_history=tuple(runtime.history.labs),
+        )
+
+    def totals(self, now: datetime | None = None) -> FleetTotals:
+        now = now or self._clock()
+        live = [w for w in self._workers.values() if not w.is_terminated]
+        running = [w for w in live if w.state.status == CMLWorkerStatus.RUNNING]
+        cpus = [w.state.cpu_utilization for w in running if w.state.cpu_utilization is not None]
+        return FleetTotals(
+            total=len(live),
+            running=len(running),
+            stopped=sum(1 for w in live if w.state.status == CMLWorkerStatus.STOPPED),
+            idle=sum(1 for w in running if w.is_idle(self.config.idle.threshold_minutes, now=now)),
+            average_cpu=(sum(cpus) / len(cpus)) if cpus else None,
+            cost_per_hour_usd=sum(hourly_cost(w.state, self.config.cost) for w in live),
+            cost_so_far_usd=sum(cost_since_start(w.state, self.config.cost, now) for w in live),
+        )
+
+    def _errors(self) -> tuple[SourceHealth, ...]:
+        worker_errors = [
+            SourceHealth(f"cml:{self._workers[wid].name}", rt.cml_error, rt.cml_error_since)
+            for wid, rt in self._runtime.items()
+            if rt.cml_error and rt.cml_error_since and wid in self._workers
+        ]
+        return tuple(self._region_errors.values()) + tuple(worker_errors)
+
+    def _change_set(self, worker_ids: Sequence[str], *, full: bool) -> ChangeSet:
+        now = self._clock()
+        return ChangeSet(
+            changed=tuple(
+                self.snapshot(self._workers[i], now) for i in worker_ids if i in self._workers
+            ),
+            removed_ids=tuple(sorted(self._removed_ids)) if not full else (),
+            totals=self.totals(now),
+            errors=self._errors(),
+            last_success_at=self._last_success_at,
+            from_cache=self._from_cache,
+            all_regions_failing=self._all_regions_failing,
+            is_full=full,
+            generated_at=now,
+        )
+
+    def current(self) -> ChangeSet:
+        """Every worker, as it stands."""
+        return self._change_set(list(self._workers), full=True)
+
+    def workers(self) -> list[WorkerSnapshot]:
+        return list(self.current().changed)
+
+    def _publish(self, worker_ids: Sequence[str] | None = None) -> None:
+        ids = list(self._pending_ids if worker_ids is None else worker_ids)
+        change_set = self._change_set(ids, full=False)
+        self._pending_ids.clear()
+        self._removed_ids.clear()
+        for listener in list(self._listeners):
+            try:
+                listener(change_set)
+            except Exception:
+                log.exception("change-set listener failed")
+
+    def _touch(self, worker: CMLWorker) -> None:
+        self._pending_ids.add(worker.id)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def load(self) -> None:
+        """Load the stored fleet (the last known state) and publish it at once."""
+        if self._loaded:
+            return
+        for worker in await self._repository.get_all_async():
+            self._workers[worker.id] = worker
+        self._loaded = True
+        self._from_cache = True
+        self._publish(list(self._workers))
+
+    async def start(self) -> None:
+        """Load, publish, then run the three loops (each waits for its last run to finish)."""
+        await self.load()
+        if self._tasks:
+            return
+        self._stopping = False
+        loops: list[tuple[str, float, Callable[[], Awaitable[None]]]] = [
+            ("ec2", self.config.refresh.ec2_seconds, self.refresh_ec2),
+            ("cloudwatch", self.config.refresh.cloudwatch_seconds, self.refresh_cloudwatch),
+            ("cml", self.config.refresh.cml_seconds, self.refresh_cml),
+        ]
+        for name, interval, body in loops:
+            self._wake[name] = asyncio.Event()
+            self._tasks.append(asyncio.create_task(self._loop(name, interval, body), name=name))
+
+    async def _loop(self, name: str, interval: float, body: Callable[[], Awaitable[None]]) -> None:
+        wake = self._wake[name]
+        if name != "ec2":
+            # CloudWatch and CML need EC2's view of who runs where: give it a head start.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=0.5)
+        while not self._stopping:
+            wake.clear()
+            try:
+                await body()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s refresh failed unexpectedly", name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=interval)
+
+    def request_refresh(self) -> None:
+        """Wake every loop now; each runs once more without overlapping itself."""
+        for event in self._wake.values():
+            event.set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        with contextlib.suppress(Exception):
+            await self._commit()
+        with contextlib.suppress(Exception):
+            await self._cml_pool.aclose()
+        with contextlib.suppress(Exception):
+            await self._gateway.close()
+
+    # ------------------------------------------------------------------ persistence
+    async def _commit(self) -> int:
+        """One store write for every worker with new events."""
+        if self.read_only and getattr(self._repository, "read_only", False):
+            return 0
+        changed = [w for w in self._workers.values() if w.uncommitted_events]
+        if not changed:
+            return 0
+        async with self._commit_lock:
+            try:
+                return await self._repository.save_many_async(changed)
+            except Exception as err:  # StoreWriteError and friends: keep state, retry next cycle
+                self._region_errors["store"] = SourceHealth(
+                    "store", f"cannot save: {err}", self._clock()
+                )
+                log.warning("store write failed: %s", err)
+                return 0
+            finally:
+                if "store" in self._region_errors and not any(
+                    w.uncommitted_events for w in changed
+                ):
+                    self._region_errors.pop("store", None)
+
+    # ------------------------------------------------------------------ EC2
+    def _endpoint_for(self, dto: CMLWorkerInstanceDto) -> str | None:
+        if dto.state != CMLWorkerStatus.RUNNING:
+            return None
+        fields = {
+            "public_ip": dto.public_ip,
+            "private_ip": dto.private_ip,
+            "public_dns": dto.public_dns,
+            "instance_id": dto.aws_instance_id,
+        }
+        template = self.config.cml.endpoint_template
+        needed = [name for name in fields if "{" + name + "}" in template]
+        if any(not fields[name] for name in needed):
+            return None
+        return template.format(**{k: v or "" for k, v in fields.items()}).rstrip("/")
+
+    def _find_worker(self, dto: CMLWorkerInstanceDto) -> CMLWorker | None:
+        tagged_id = dto.worker_id
+        if tagged_id and tagged_id in self._workers:
+            return self._workers[tagged_id]
+        for worker in self._workers.values():
+            if worker.state.aws_instance_id == dto.aws_instance_id:
+                return worker
+        return None
+
+    def _import(self, dto: CMLWorkerInstanceDto, imported_by: str) -> CMLWorker:
+        worker = CMLWorker(
+            name=dto.name,
+            aws_region=dto.region,
+            instance_type=dto.instance_type or "unknown",
+            ami_id=dto.ami_id,
+            ami_name=dto.ami_name,
+            created_by=imported_by,
+            aws_instance_id=dto.aws_instance_id,
+            status=dto.state,
+            worker_id=dto.worker_id or str(uuid.uuid4()),
+            clock=self._clock,
+        )
+        self._workers[worker.id] = worker
+        return worker
+
+    def reconcile_instance(
+        self, dto: CMLWorkerInstanceDto, *, imported_by: str = "ec2-sync"
+    ) -> CMLWorker:
+        """Apply one EC2 observation through the aggregate's methods."""
+        worker = self._find_worker(dto)
+        if worker is None:
+            worker = self._import(dto, imported_by)
+        if worker.is_terminated:
+            return worker
+        worker.update_status(dto.state)
+        worker.assign_instance(dto.aws_instance_id, dto.public_ip, dto.private_ip)
+        endpoint = self._endpoint_for(dto)
+        worker.update_endpoint(endpoint, dto.public_ip)
+        if worker.state.status != CMLWorkerStatus.RUNNING:
+            worker.update_service_status(CMLServiceStatus.UNAVAILABLE)
+            runtime = self._runtime_for(worker.id)
+            runtime.cml_error = runtime.cml_error_since = None
+        if worker.uncommitted_events:
+            self._touch(worker)
+        return worker
+
+    def _reconcile_region(self, region: str, dtos: list[CMLWorkerInstanceDto]) -> None:
+        now = self._clock()
+        seen_ids = {self.reconcile_instance(dto).id for dto in dtos}
+        for worker in list(self._workers.values()):
+            if worker.state.aws_region != region or worker.is_terminated or worker.id in seen_ids:
+                continue
+            if not worker.state.aws_instance_id:
+                continue
+            created = worker.state.created_at
+            if created is not None and now - created < _NEW_INSTANCE_GRACE:
+                continue
+            # Gone from EC2: real AWS forgets terminated instances after about an hour.
+            worker.update_status(CMLWorkerStatus.TERMINATED)
+            self._touch(worker)
+
+    async def _refresh_region(self, region: str) -> bool:
+        try:
+            dtos = await self._gateway.describe_fleet(region)
+        except AwsError as err:
+            self._region_errors[region] = SourceHealth(
+                region,
+                str(err),
+                self._region_errors[region].since
+                if region in self._region_errors
+                else self._clock(),
+                retry_in_seconds=self.config.refresh.ec2_seconds,
+            )
+            self._publish()
+            return False
+        self._region_errors.pop(region, None)
+        self._reconcile_region(region, dtos)
+        self._publish()
+        return True
+
+    async def refresh_ec2(self) -> None:
+        """One describe per region, all regions at once; each publishes as soon as it answers."""
+        await self.load()
+        results = await asyncio.gather(
+            *(self._refresh_region(region) for region in self.config.regions)
+        )
+        self._all_regions_failing = not any(results)
+        if all(results):
+            self._last_success_at = self._clock()
+        if any(results):
+            self._from_cache = False
+        await self._apply_idle_policy()
+        await self._commit()
+        self._publish()
+
+    # ------------------------------------------------------------------ CloudWatch
+    async def _refresh_region_cpu(self, region: str) -> None:
+        running = {
+            w.state.aws_instance_id: w
+            for w in self._workers.values()
+            if w.state.aws_region == region
+            and w.state.status == CMLWorkerStatus.RUNNING
+            and w.state.aws_instance_id
+        }
+        if not running:
+            return
+        try:
+            cpu_by_instance = await self._gateway.cpu_utilization(region, list(running))
+        except AwsError as err:
+            self._region_errors[f"{region}/cloudwatch"] = SourceHealth(
+                f"{region} CloudWatch",
+                str(err),
+                self._clock(),
+                retry_in_seconds=self.config.refresh.cloudwatch_seconds,
+            )
+            return
+        self._region_errors.pop(f"{region}/cloudwatch", None)
+        now = self._clock()
+        for instance_id, worker in running.items():
+            cpu = cpu_by_instance.get(instance_id)
+            runtime = self._runtime_for(worker.id)
+            runtime.cloudwatch_cpu = cpu
+            if cpu is None or runtime.cml_cpu_known:
+                continue  # CML's own figures win when it has them
+            cpu = round(min(max(cpu, 0.0), 100.0), 1)
+            last_activity = worker.state.last_activity_at or worker.state.last_started_at or now
+            if cpu >= self.config.idle.cpu_activity_threshold_percent:
+                last_activity = now
+            worker.update_telemetry(
+                last_activity, worker.state.active_labs_count, cpu, worker.state.memory_utilization
+            )
+            if worker.uncommitted_events:
+                self._touch(worker)
+
+    async def refresh_cloudwatch(self) -> None:
+        await self.load()
+        await asyncio.gather(*(self._refresh_region_cpu(r) for r in self.config.regions))
+        await self._commit()
+        self._publish()
+
+    # ------------------------------------------------------------------ CML
+    def _cml_targets(self) -> list[CMLWorker]:
+        return [
+            w
+            for w in self._workers.values()
+            if w.state.status == CMLWorkerStatus.RUNNING and w.state.https_endpoint
+        ]
+
+    def _set_cml_error(self, worker: CMLWorker, message: str | None) -> None:
+        runtime = self._runtime_for(worker.id)
+        if message is None:
+            if runtime.cml_error is not None:
+                self._touch(worker)
+            runtime.cml_error = runtime.cml_error_since = None
+            return
+        if runtime.cml_error is None:
+            runtime.cml_error_since = self._clock()
+        if runtime.cml_error != message:
+            self._touch(worker)
+        runtime.cml_error = message
+
+    def _client(self, worker: CMLWorker) -> CmlClient:
+        return self._cml_pool.client_for(worker.id, worker.state.https_endpoint or "")
+
+    async def _poll_worker_cml(self, worker: CMLWorker) -> None:
+        client = self._client(worker)
+        endpoint = worker.state.https_endpoint
+        runtime = self._runtime_for(worker.id)
+        try:
+            info = await client.system_information()
+        except CmlError as err:
+            worker.update_service_status(service_status_for(err), endpoint)
+            self._set_cml_error(worker, err.reason)
+            runtime.cml_cpu_known = False
+            return
+        service = service_status_for(info)
+        runtime.version_supported = info.version_supported
+        worker.update_service_status(service, endpoint, cml_version=info.version)
+        if service != CMLServiceStatus.AVAILABLE:
+            self._set_cml_error(worker, None if info.ready else "CML is starting")
+            runtime.cml_cpu_known = False
+            return
+        now = self._clock()
+        license_due = (
+            runtime.license_checked_at is None
+            or (now - runtime.license_checked_at).total_seconds()
+            >= self.config.refresh.cml_license_seconds
+        )
+        calls = [client.system_stats(), client.labs(), client.new_activity_events()]
+        if license_due:
+            calls.append(client.licensing())
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        stats, labs, activity = results[0], results[1], results[2]
+        errors = [r for r in results if isinstance(r, BaseException)]
+        unexpected = [r for r in errors if not isinstance(r, CmlError)]
+        if unexpected:
+            log.error("unexpected CML client error: %r", unexpected[0])
+        if license_due and not isinstance(results[3], BaseException):
+            runtime.license_checked_at = now
+            worker.update_license(results[3].license_status)
+        self._apply_cml_telemetry(worker, stats, labs, activity, now)
+        first_error = next((e for e in errors if isinstance(e, CmlError)), None)
+        if (
+            first_error is not None
+            and isinstance(first_error, CmlError)
+            and first_error.status_code == 401
+        ):
+            worker.update_service_status(CMLServiceStatus.ERROR, endpoint)
+        self._set_cml_error(worker, first_error.reason if first_error else None)
+
+    def _apply_cml_telemetry(self, worker: CMLWorker, stats, labs, activity, now: datetime) -> None:
+        runtime = self._runtime_for(worker.id)
+        state = worker.state
+        cpu = memory = None
+        if not isinstance(stats, BaseException):
+            cpu = stats.cpu_percent
+            memory = stats.memory_percent
+        runtime.cml_cpu_known = cpu is not None
+        if cpu is None:
+            cpu = runtime.cloudwatch_cpu
+        cpu = None if cpu is None else round(min(max(cpu, 0.0), 100.0), 1)
+        memory = None if memory is None else round(min(max(memory, 0.0), 100.0), 1)
+        active_labs = state.active_labs_count
+        if not isinstance(labs, BaseException):
+            active_labs = sum(1 for lab in labs if lab.is_active)
+        # Activity: a running lab, a user event, or CPU above the threshold. Before any is
+        # seen, the last start is the baseline, so idleness counts from the start.
+        last_activity = state.last_activity_at or state.last_started_at or now
+        if not isinstance(activity, BaseException) and activity:
+            newest = max(event.timestamp for event in activity)
+            last_activity = max(last_activity, newest)
+        if active_labs > 0 or (
+            cpu is not None and cpu >= self.config.idle.cpu_activity_threshold_percent
+        ):
+            last_activity = now
+        last_activity = min(last_activity, now)
+        try:
+            worker.update_telemetry(last_activity, active_labs, cpu, memory)
+        except DomainError as err:
+            self._set_cml_error(worker, f"telemetry refused: {err}")
+        runtime.history.add(cpu, memory, active_labs)
+        self._touch(worker)  # the history moved even when the aggregate did not
+
+    async def refresh_cml(self) -> None:
+        """Poll every running worker's CML concurrently (the pool bounds the concurrency)."""
+        await self.load()
+        targets = self._cml_targets()
+        # Clients of workers that stopped or vanished are closed.
+        target_ids = {w.id for w in targets}
+        for worker_id in [wid for wid in self._runtime if wid not in target_ids]:
+            runtime = self._runtime[worker_id]
+            runtime.cml_cpu_known = False
+            with contextlib.suppress(Exception):
+                await self._cml_pool.forget(worker_id)
+        await asyncio.gather(*(self._poll_worker_safely(w) for w in targets))
+        await self._apply_idle_policy()
+        await self._commit()
+        self._publish()
+
+    async def _poll_worker_safely(self, worker: CMLWorker) -> None:
+        try:
+            await self._poll_worker_cml(worker)
+        except Exception as err:  # never let one worker stop the others
+            log.exception("CML poll of %s failed", worker.name)
+            self._set_cml_error(worker, f"unexpected error: {type(err).__name__}")
+        if worker.uncommitted_events:
+            self._touch(worker)
+
+    # ------------------------------------------------------------------ idle policy
+    async def _apply_idle_policy(self) -> None:
+        if self.read_only or not self.config.idle.auto_stop:
+            return
+        now = self._clock()
+        by_region: dict[str, list[tuple[CMLWorker, float, str]]] = {}
+        for worker in self._workers.values():
+            verdict = evaluate_idle(worker, self.config.idle, now)
+            if verdict.should_stop_now and worker.state.aws_instance_id:
+                by_region.setdefault(worker.state.aws_region, []).append(
+                    (worker, verdict.idle_minutes or 0.0, verdict.reason)
+                )
+        for region, entries in by_region.items():
+            instance_ids = [w.state.aws_instance_id for w, _, _ in entries]
+            try:
+                await self._gateway.stop_instances(region, instance_ids)
+            except AwsError as err:
+                log.warning("auto-stop in %s failed: %s", region, err)
+                continue
+            for worker, idle_minutes, reason in entries:
+                worker.record_auto_stop(f"auto-stop: {reason}", idle_minutes)
+                self._touch(worker)
+
+    # ------------------------------------------------------------------ refresh now
+    async def refresh_once(self) -> RefreshSummary:
+        """One full cycle: EC2 first (it says who runs where), then CloudWatch and CML together."""
+        aws_before = self._gateway.request_count
+        cml_before = self._cml_pool.request_count
+        logins_before = self._cml_pool.login_count
+        started = time.perf_counter()
+        await self.refresh_ec2()
+        await asyncio.gather(self.refresh_cloudwatch(), self.refresh_cml())
+        return RefreshSummary(
+            workers_seen=len(self._workers),
+            aws_requests=self._gateway.request_count - aws_before,
+            cml_requests=self._cml_pool.request_count - cml_before,
+            cml_logins=self._cml_pool.login_count - logins_before,
+            seconds=time.perf_counter() - started,
+            errors=tuple(f"{h.source}: {h.error}" for h in self._errors()),
+        )
+
+    # ------------------------------------------------------------------ actions
+    def _resolve(self, worker_ids: Sequence[str]) -> tuple[list[CMLWorker], list[str]]:
+        found, missing = [], []
+        for worker_id in worker_ids:
+            worker = self._workers.get(worker_id)
+            if worker is None:
+                missing.append(f"{worker_id}: no such worker")
+            else:
+                found.append(worker)
+        return found, missing
+
+    def _refuse_all(self, action: str, worker_ids: Sequence[str], reason: str) -> ActionResult:
+        names = [self._workers[i].name if i in self._workers else i for i in worker_ids]
+        return ActionResult(action, refused=tuple(f"{n}: {reason}" for n in names) or (reason,))
+
+    async def _lifecycle_action(
+        self,
+        action: str,
+        worker_ids: Sequence[str],
+        check: Callable[[CMLWorker], None],
+        call: Callable[[str, list[str]], Awaitable[None]],
+        mark: Callable[[CMLWorker], object],
+    ) -> ActionResult:
+        if self.read_only:
+            return self._refuse_all(action, worker_ids, "read-only mode")
+        workers, refused = self._resolve(worker_ids)
+        allowed: dict[str, list[CMLWorker]] = {}
+        for worker in workers:
+            try:
+                check(worker)
+            except DomainError as err:
+                refused.append(str(err))
+                continue
+            if not worker.state.aws_instance_id:
+                refused.append(f"{worker.name}: no EC2 instance yet")
+                continue
+            allowed.setdefault(worker.state.aws_region, []).append(worker)
+        done: list[str] = []
+        failed: list[str] = []
+        for region, region_workers in allowed.items():
+            instance_ids = [w.state.aws_instance_id or "" for w in region_workers]
+            try:
+                await call(region, instance_ids)  # one AWS call for the whole region's set
+            except AwsError as err:
+                failed.extend(f"{w.name}: {err}" for w in region_workers)
+                continue
+            for worker in region_workers:
+                mark(worker)
+                self._touch(worker)
+                done.append(worker.name)
+        await self._commit()
+        self._publish()
+        return ActionResult(action, tuple(done), tuple(refused), tuple(failed))
+
+    async def start_workers(self, worker_ids: Sequence[str]) -> ActionResult:
+        return await self._lifecycle_action(
+            "start",
+            worker_ids,
+            lambda w: w.check_can_start(),
+            self._gateway.start_instances,
+            lambda w: w.mark_starting(self.user),
+        )
+
+    async def stop_workers(self, worker_ids: Sequence[str]) -> ActionResult:
+        return await self._lifecycle_action(
+            "stop",
+            worker_ids,
+            lambda w: w.check_can_stop(),
+            self._gateway.stop_instances,
+            lambda w: w.mark_stopping(self.user),
+        )
+
+    async def terminate_workers(self, worker_ids: Sequence[str]) -> ActionResult:
+        if self.read_only:
+            return self._refuse_all("terminate", worker_ids, "read-only mode")
+        # A worker whose instance never came to be is simply marked terminated.
+        orphans = [
+            self._workers[i]
+            for i in worker_ids
+            if i in self._workers
+            and not self._workers[i].state.aws_instance_id
+            and not self._workers[i].is_terminated
+        ]
+        for worker in orphans:
+            worker.terminate(self.user)
+            self._touch(worker)
+        rest = [i for i in worker_ids if i not in {w.id for w in orphans}]
+        result = await self._lifecycle_action(
+            "terminate",
+            rest,
+            lambda w: w.check_can_terminate(),
+            self._gateway.terminate_instances,
+            lambda w: w.mark_shutting_down(self.user),
+        )
+        for worker in orphans:
+            await self._cml_pool.forget(worker.id)
+        return ActionResult(
+            "terminate", tuple(w.name for w in orphans) + result.done, result.refused, result.failed
+        )
+
+    async def create_worker(
+        self, name: str, region: str, instance_type: str | None = None
+    ) -> ActionResult:
+        if self.read_only:
+            return ActionResult("create", refused=(f"{name}: read-only mode",))
+        name = name.strip()
+        if not name:
+            return ActionResult("create", refused=("a worker needs a name",))
+        if region not in self.config.regions:
+            return ActionResult("create", refused=(f"{name}: region {region} is not configured",))
+        if any(w.name == name and not w.is_terminated for w in self._workers.values()):
+            return ActionResult("create", refused=(f"{name}: a worker with this name exists",))
+        worker_id = str(uuid.uuid4())
+        try:
+            dto = await self._gateway.create_instance(
+                region, worker_id, name, instance_type or self.config.cml_worker_instance_type
+            )
+        except AwsError as err:
+            return ActionResult("create", failed=(f"{name}: {err}",))
+        worker = CMLWorker(
+            name=name,
+            aws_region=region,
+            instance_type=dto.instance_type
+            or instance_type
+            or self.config.cml_worker_instance_type,
+            ami_id=dto.ami_id,
+            ami_name=dto.ami_name,
+            created_by=self.user,
+            aws_instance_id=dto.aws_instance_id,
+            status=CMLWorkerStatus.PENDING,
+            worker_id=worker_id,
+            clock=self._clock,
+        )
+        worker.assign_instance(dto.aws_instance_id, dto.public_ip, dto.private_ip)
+        self._workers[worker.id] = worker
+        self._touch(worker)
+        await self._commit()
+        self._publish()
+        return ActionResult("create", done=(name,))
+
+    async def register_license(self, worker_id: str, token: str) -> ActionResult:
+        if self.read_only:
+            return self._refuse_all("register licence", [worker_id], "read-only mode")
+        worker = self._workers.get(worker_id)
+        if worker is None:
+            return ActionResult("register licence", refused=(f"{worker_id}: no such worker",))
+        token = token.strip()
+        if not token:
+            return ActionResult("register licence", refused=(f"{worker.name}: empty token",))
+        try:
+            worker.check_can_manage_license()
+        except DomainError as err:
+            return ActionResult("register licence", refused=(str(err),))
+        client = self._client(worker)
+        try:
+            result = await client.register_license(token)
+        except CmlError as err:
+            return ActionResult("register licence", failed=(f"{worker.name}: {err.reason}",))
+        if result.outcome == "registered":
+            worker.update_license(LicenseStatus.REGISTERED, token)
+        elif result.licensing is not None:
+            worker.update_license(result.licensing.license_status, token)
+        self._touch(worker)
+        await self._commit()
+        self._publish()
+        if result.outcome == "registered":
+            return ActionResult("register licence", done=(worker.name,))
+        reason = result.reason or result.outcome
+        return ActionResult("register licence", failed=(f"{worker.name}: {reason}",))
+
+    async def deregister_license(self, worker_id: str) -> ActionResult:
+        if self.read_only:
+            return self._refuse_all("deregister licence", [worker_id], "read-only mode")
+        worker = self._workers.get(worker_id)
+        if worker is None:
+            return ActionResult("deregister licence", refused=(f"{worker_id}: no such worker",))
+        try:
+            worker.check_can_manage_license()
+        except DomainError as err:
+            return ActionResult("deregister licence", refused=(str(err),))
+        try:
+            result = await self._client(worker).deregister_license()
+        except CmlError as err:
+            return ActionResult("deregister licence", failed=(f"{worker.name}: {err.reason}",))
+        if result.outcome in ("deregistered", "local-only", "not-registered"):
+            worker.update_license(LicenseStatus.UNREGISTERED)
+            self._touch(worker)
+            await self._commit()
+            self._publish()
+            note = {
+                "local-only": " (locally only: Cisco's licensing server was not told)",
+                "not-registered": " (it was not registered)",
+            }.get(result.outcome, "")
+            return ActionResult("deregister licence", done=(worker.name + note,))
+        return ActionResult(
+            "deregister licence", failed=(f"{worker.name}: {result.reason or result.outcome}",)
+        )
+
+    async def discover(self) -> list[CMLWorkerInstanceDto]:
+        found: list[CMLWorkerInstanceDto] = []
+        results = await asyncio.gather(
+            *(self._gateway.discover(r) for r in self.config.regions), return_exceptions=True
+        )
+        for region, result in zip(self.config.regions, results, strict=True):
+            if isinstance(result, AwsError):
+                self._region_errors[f"{region}/discover"] = SourceHealth(
+                    f"{region} discovery", str(result), self._clock()
+                )
+            elif isinstance(result, BaseException):
+                log.error("discovery in %s failed: %r", region, result)
+            else:
+                self._region_errors.pop(f"{region}/discover", None)
+                found.extend(result)
+        return found
+
+    async def import_instances(self, instances: Sequence[CMLWorkerInstanceDto]) -> ActionResult:
+        if self.read_only:
+            return ActionResult("import", refused=("read-only mode",))
+        done: list[str] = []
+        failed: list[str] = []
+        by_region: dict[str, list[CMLWorkerInstanceDto]] = {}
+        for dto in instances:
+            by_region.setdefault(dto.region, []).append(dto)
+        for region, dtos in by_region.items():
+            try:
+                await self._gateway.adopt_instances(region, [d.aws_instance_id for d in dtos])
+            except AwsError as err:
+                failed.extend(f"{d.name}: {err}" for d in dtos)
+                continue
+            for dto in dtos:
+                worker = self.reconcile_instance(dto, imported_by=self.user)
+                self._touch(worker)
+                done.append(worker.name)
+        await self._commit()
+        self._publish()
+        return ActionResult("import", tuple(done), (), tuple(failed))
+
+    async def set_auto_stop_opt_out(self, worker_ids: Sequence[str], opt_out: bool) -> ActionResult:
+        action = "opt out of auto-stop" if opt_out else "opt in to auto-stop"
+        if self.read_only:
+            return self._refuse_all(action, worker_ids, "read-only mode")
+        workers, refused = self._resolve(worker_ids)
+        done = []
+        for worker in workers:
+            worker.set_auto_stop_opt_out(opt_out, updated_by=self.user)
+            self._touch(worker)
+            done.append(worker.name)
+        await self._commit()
+        self._publish()
+        return ActionResult(action, tuple(done), tuple(refused))
+
+    # ------------------------------------------------------------------ queries
+    def events_for(self, worker_id: str | None, limit: int = 200) -> list[CloudEvent]:
+        return list(self._repository.events(worker_id=worker_id, limit=limit))
+
+    def find(self, name_or_id: str) -> CMLWorker | None:
+        """A worker by id, instance id or (unique, live first) name."""
+        if name_or_id in self._workers:
+            return self._workers[name_or_id]
+        for worker in self._workers.values():
+            if worker.state.aws_instance_id == name_or_id:
+                return worker
+        named = [w for w in self._workers.values() if w.name == name_or_id]
+        named.sort(key=lambda w: w.is_terminated)
+        return named[0] if named else None

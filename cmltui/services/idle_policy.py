@@ -1,0 +1,55 @@
+"""The idle policy: when a running worker counts as idle, and when it may be auto-stopped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cmltui.config import IdleConfig
+from cmltui.domain.enums import CMLWorkerStatus
+from cmltui.domain.worker import CMLWorker
+
+
+@dataclass(frozen=True, slots=True)
+class IdleVerdict:
+    idle_minutes: float | None
+    is_idle: bool
+    #: Minutes until the policy would stop it (None: it would not, e.g. a lab runs).
+    stop_in_minutes: float | None
+    should_stop_now: bool
+    reason: str
+
+
+def evaluate_idle(worker: CMLWorker, policy: IdleConfig, now: datetime) -> IdleVerdict:
+    """Judge one worker by the seed's ``is_idle`` rule plus the operator's guards.
+
+    Never while a lab runs, never within the snooze window after a start (by anyone: the start
+    is seen in EC2 even when made outside cmltui), never for an opted-out worker, and only when
+    ``idle.auto_stop`` is on. Without auto-stop the verdict still says when it *would* stop.
+    """
+    state = worker.state
+    idle_minutes = worker.idle_minutes(now)
+    is_idle = worker.is_idle(policy.threshold_minutes, now=now)
+    if state.status != CMLWorkerStatus.RUNNING or idle_minutes is None:
+        return IdleVerdict(idle_minutes, False, None, False, "not running")
+    if state.active_labs_count > 0:
+        return IdleVerdict(idle_minutes, False, None, False, "a lab is running")
+    if state.auto_stop_opt_out:
+        return IdleVerdict(idle_minutes, is_idle, None, False, "opted out of auto-stop")
+    minutes_to_threshold = policy.threshold_minutes - idle_minutes
+    minutes_to_snooze_end = 0.0
+    if state.last_started_at is not None:
+        snooze_end = state.last_started_at + timedelta(minutes=policy.snooze_minutes)
+        minutes_to_snooze_end = (snooze_end - now) / timedelta(minutes=1)
+    stop_in = max(minutes_to_threshold, minutes_to_snooze_end, 0.0)
+    should_stop = policy.auto_stop and is_idle and minutes_to_snooze_end <= 0
+    if should_stop:
+        reason = (
+            f"idle for {idle_minutes:.0f} min (threshold {policy.threshold_minutes} min, "
+            "no lab running)"
+        )
+    elif minutes_to_snooze_end > 0 and is_idle:
+        reason = f"idle, but started less than {policy.snooze_minutes} min ago"
+    else:
+        reason = f"would stop in {stop_in:.0f} min" if policy.auto_stop else "auto-stop is off"
+    return IdleVerdict(idle_minutes, is_idle, stop_in, should_stop, reason)

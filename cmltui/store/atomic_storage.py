@@ -1,0 +1,253 @@
+"""A TinyDB storage that keeps the document in memory and commits it atomically.
+
+TinyDB's own JSONStorage rewrites the file in place (seek, write, truncate), so a crash mid-write
+leaves a truncated file, and it writes once per table operation. This storage instead:
+
+* holds the whole document in memory; TinyDB reads and updates that dict;
+* commits by writing ``<name>.tmp`` in the same folder, fsync, ``os.replace`` over the data
+  file, fsync of the folder: a crash at any moment leaves either the old or the new file whole;
+* batches: every TinyDB operation inside ``with storage.batch():`` ends in ONE file write;
+* on open, moves a damaged file (and a leftover temp file) aside with a notice, never
+  emptying it silently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from tinydb.storages import Storage
+
+from cmltui.domain.clock import Clock, utc_now
+from cmltui.store.errors import StoreReadOnlyError, StoreWriteError
+
+FILE_MODE = 0o600
+FOLDER_MODE = 0o700
+
+Tables = dict[str, dict[str, Any]]
+
+
+def ensure_private_folder(folder: Path) -> None:
+    """Create the data folder with mode 0700 (an existing folder is left as the user set it)."""
+    if folder.is_dir():
+        return
+    folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    os.chmod(folder, FOLDER_MODE)  # mkdir's mode is filtered by the umask
+
+
+def damage_in(document: Any) -> str | None:
+    """Why a parsed document is not a TinyDB database, or None when its shape is right."""
+    if not isinstance(document, dict):
+        return f"it holds a JSON {type(document).__name__}, not an object of tables"
+    for table_name, table in document.items():
+        if not isinstance(table, dict):
+            return f"table {table_name!r} is a JSON {type(table).__name__}, not an object"
+        for doc_id, doc in table.items():
+            if not doc_id.isdigit():
+                return f"table {table_name!r} has a document id {doc_id!r} that is not a number"
+            if not isinstance(doc, dict):
+                return f"document {doc_id} of table {table_name!r} is not an object"
+    return None
+
+
+class AtomicJSONStorage(Storage):
+    """In-memory TinyDB storage committed by temp file + fsync + rename. See the module doc."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        read_only: bool = False,
+        clock: Clock = utc_now,
+        notices: list[str] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.temp_path = self.path.with_name(self.path.name + ".tmp")
+        self.read_only = read_only
+        self.notices: list[str] = notices if notices is not None else []
+        self._clock = clock
+        self._data: Tables = {}
+        self._batch_depth = 0
+        #: Bumped on every in-memory change; the file holds ``_committed_generation``.
+        self._generation = 0
+        self._committed_generation = 0
+        self._commit_lock = threading.Lock()
+        #: Number of times the data file was actually replaced (tests count writes per cycle).
+        self.write_count = 0
+        if not read_only:
+            ensure_private_folder(self.path.parent)
+        self._data = self._load()
+
+    # ------------------------------------------------------------------ TinyDB interface
+    def read(self) -> Tables:
+        # TinyDB updates this dict and hands it back to write(); no copy, so no O(n) per call.
+        return self._data
+
+    def write(self, data: Tables) -> None:
+        if self.read_only:
+            raise StoreReadOnlyError(f"{self.path} is open read-only; nothing was changed")
+        self._data = data
+        self._generation += 1
+        if self._batch_depth == 0:
+            self.flush()
+
+    def close(self) -> None:
+        """Nothing to release: every commit already closed its file."""
+
+    # ------------------------------------------------------------------ batching and commits
+    @contextlib.contextmanager
+    def batch(self, *, commit: bool = True) -> Iterator[None]:
+        """Group TinyDB operations into one write at the end (``commit=False``: the caller
+        commits itself, e.g. from a worker thread). No write happens if the block raises."""
+        if self.read_only:
+            raise StoreReadOnlyError(f"{self.path} is open read-only; nothing was changed")
+        self._batch_depth += 1
+        try:
+            yield
+        finally:
+            self._batch_depth -= 1
+        if commit and self._batch_depth == 0 and self.pending_write:
+            self.flush()
+
+    @property
+    def pending_write(self) -> bool:
+        """True when memory holds changes the file does not (a failed or deferred write)."""
+        return self._generation != self._committed_generation
+
+    def serialize(self) -> tuple[bytes, int]:
+        """The whole document as bytes, with the generation it represents."""
+        payload = json.dumps(self._data, separators=(",", ":"), ensure_ascii=False)
+        return payload.encode("utf-8"), self._generation
+
+    def flush(self) -> bool:
+        """Write the document now if memory is ahead of the file. True when a write happened."""
+        if not self.pending_write:
+            return False
+        payload, generation = self.serialize()
+        return self.commit(payload, generation)
+
+    def commit(self, payload: bytes, generation: int) -> bool:
+        """Replace the data file with ``payload`` (thread-safe; runs in a worker thread).
+
+        A payload older than what the file already holds is skipped, so commits finishing
+        out of order never roll the file back. Raises ``StoreWriteError`` on failure.
+        """
+        if self.read_only:
+            raise StoreReadOnlyError(f"{self.path} is open read-only; nothing was changed")
+        with self._commit_lock:
+            if generation <= self._committed_generation:
+                return False
+            self._replace_file(payload)
+            self._committed_generation = generation
+            self.write_count += 1
+            return True
+
+    def _replace_file(self, payload: bytes) -> None:
+        try:
+            fd = os.open(
+                self.temp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE
+            )
+            try:
+                os.fchmod(fd, FILE_MODE)
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(self.temp_path, self.path)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                self.temp_path.unlink()
+            reason = err.strerror or str(err)
+            raise StoreWriteError(
+                f"cannot write {self.path}: {reason}; the changes are kept in memory and the "
+                "next write retries them"
+            ) from err
+        self._fsync_folder()
+
+    def _fsync_folder(self) -> None:
+        # Makes the rename itself durable; some filesystems refuse fsync on a folder.
+        with contextlib.suppress(OSError):
+            fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    # ------------------------------------------------------------------ loading and recovery
+    def _load(self) -> Tables:
+        self._set_aside_leftover_temp()
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        except OSError as err:
+            return self._damaged(f"it cannot be read ({err.strerror or err})")
+        if not raw:
+            return self._damaged("it is empty (0 bytes)")
+        try:
+            document = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            return self._damaged("it is not UTF-8 text")
+        except ValueError as err:
+            return self._damaged(f"it is not valid JSON ({err})")
+        reason = damage_in(document)
+        if reason is not None:
+            return self._damaged(reason)
+        return document
+
+    def _set_aside_leftover_temp(self) -> None:
+        """A temp file left by a crash mid-write was never committed: keep it, out of the way."""
+        if self.read_only or not self.temp_path.exists():
+            # Read-only: the temp file may belong to the running writer; leave it alone.
+            return
+        aside = self._aside_path(self.temp_path, "leftover")
+        try:
+            os.replace(self.temp_path, aside)
+        except OSError as err:
+            self.notices.append(f"cannot move the unfinished write {self.temp_path} aside: {err}")
+            return
+        self.notices.append(
+            f"an unfinished write from an earlier run ({self.temp_path}) was moved to {aside}; "
+            f"{self.path} holds the last complete state"
+        )
+
+    def _damaged(self, reason: str) -> Tables:
+        if self.read_only:
+            self.notices.append(
+                f"the data file {self.path} is damaged ({reason}); it is left in place for the "
+                "cmltui holding the lock, and this read-only view starts empty"
+            )
+            return {}
+        aside = self._aside_path(self.path, "corrupt")
+        try:
+            os.replace(self.path, aside)
+        except OSError as err:
+            # Never start empty over a file we could not preserve: refuse writes instead.
+            self.read_only = True
+            self.notices.append(
+                f"the data file {self.path} is damaged ({reason}) and could not be moved aside "
+                f"({err.strerror or err}); opened read-only so that nothing overwrites it"
+            )
+            return {}
+        self.notices.append(
+            f"the data file {self.path} was damaged ({reason}); it was moved to {aside} and "
+            "cmltui started with an empty store"
+        )
+        return {}
+
+    def _aside_path(self, path: Path, label: str) -> Path:
+        stamp = self._clock().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        candidate = path.with_name(f"{path.name}.{label}-{stamp}")
+        counter = 1
+        while candidate.exists():
+            candidate = path.with_name(f"{path.name}.{label}-{stamp}-{counter}")
+            counter += 1
+        return candidate

@@ -1,0 +1,40 @@
+"""Which telemetry events the audit trail keeps (lifecycle events are always kept whole)."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class TelemetryRetention:
+    """Keep the newest ``per_worker`` telemetry events of each worker, none older than ``max_age``."""
+
+    per_worker: int = 20
+    max_age: timedelta = timedelta(hours=24)
+
+
+class TelemetryIndex:
+    """Per worker, its stored telemetry events oldest first: (event doc id, event time).
+
+    Lets retention find what to drop without scanning the events table.
+    """
+
+    def __init__(self) -> None:
+        self._by_worker: dict[str, deque[tuple[int, datetime]]] = {}
+
+    def add(self, worker_id: str, doc_id: int, when: datetime) -> None:
+        self._by_worker.setdefault(worker_id, deque()).append((doc_id, when))
+
+    def expired(self, rule: TelemetryRetention, now: datetime) -> list[int]:
+        """Remove from the index and return the doc ids the rule no longer keeps."""
+        cutoff = now - rule.max_age
+        dropped: list[int] = []
+        for worker_id in list(self._by_worker):
+            entries = self._by_worker[worker_id]
+            while entries and (len(entries) > rule.per_worker or entries[0][1] < cutoff):
+                dropped.append(entries.popleft()[0])
+            if not entries:
+                del self._by_worker[worker_id]
+        return dropped

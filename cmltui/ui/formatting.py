@@ -1,0 +1,144 @@
+"""Turning snapshot values into short, safe ``rich.text.Text`` for the screen.
+
+Remote strings (names, tags, versions, lab titles, errors) are data: they are always wrapped in
+``Text`` (never parsed as markup) and stripped of terminal control characters first.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from rich.text import Text
+
+from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus, LicenseStatus
+
+# C0/C1 controls, DEL, and the bidi overrides that can reorder what the operator reads.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(value: object | None, *, missing: str = "—") -> str:
+    """A remote value as one printable line (control characters removed)."""
+    if value is None:
+        return missing
+    text = _CONTROL_CHARACTERS.sub("", str(value))
+    return text if text else missing
+
+
+def plain(value: object | None, style: str = "", *, missing: str = "—") -> Text:
+    """A remote value as literal text: ``[bold]`` stays ``[bold]``."""
+    return Text(clean(value, missing=missing), style=style, no_wrap=True, overflow="ellipsis")
+
+
+class SortableText(Text):
+    """Text that remembers the worker it belongs to, so a table sort can find its snapshot."""
+
+    def __init__(self, text: str, *, worker_id: str, style: str = "") -> None:
+        super().__init__(text, style=style, no_wrap=True)
+        self.worker_id = worker_id
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, SortableText)
+            and other.worker_id == self.worker_id
+            and super().__eq__(other)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+# Each state has a symbol so it reads without colour (NO_COLOR, monochrome terminals).
+_STATUS_LOOK: dict[CMLWorkerStatus, tuple[str, str]] = {
+    CMLWorkerStatus.RUNNING: ("▶", "bold green"),
+    CMLWorkerStatus.STOPPED: ("■", "yellow"),
+    CMLWorkerStatus.PENDING: ("…", "cyan"),
+    CMLWorkerStatus.STOPPING: ("…", "cyan"),
+    CMLWorkerStatus.SHUTTING_DOWN: ("…", "magenta"),
+    CMLWorkerStatus.TERMINATED: ("✖", "red"),
+    CMLWorkerStatus.UNKNOWN: ("?", "dim"),
+}
+
+_SERVICE_LOOK: dict[CMLServiceStatus, tuple[str, str]] = {
+    CMLServiceStatus.AVAILABLE: ("●", "green"),
+    CMLServiceStatus.STARTING: ("◐", "cyan"),
+    CMLServiceStatus.UNAVAILABLE: ("○", "dim"),
+    CMLServiceStatus.ERROR: ("✖", "red"),
+}
+
+_LICENSE_LOOK: dict[LicenseStatus, str] = {
+    LicenseStatus.REGISTERED: "green",
+    LicenseStatus.EVALUATION: "cyan",
+    LicenseStatus.UNREGISTERED: "dim",
+    LicenseStatus.EXPIRED: "red",
+    LicenseStatus.INVALID: "red",
+}
+
+
+def status_text(status: CMLWorkerStatus) -> Text:
+    symbol, style = _STATUS_LOOK.get(status, ("?", ""))
+    return Text(f"{symbol} {status.value}", style=style, no_wrap=True)
+
+
+def service_text(status: CMLServiceStatus) -> Text:
+    symbol, style = _SERVICE_LOOK.get(status, ("?", ""))
+    return Text(f"{symbol} {status.value}", style=style, no_wrap=True)
+
+
+def license_text(status: LicenseStatus) -> Text:
+    return Text(status.value, style=_LICENSE_LOOK.get(status, ""), no_wrap=True)
+
+
+def percent_text(value: float | None, *, warn: float = 70.0, critical: float = 90.0) -> Text:
+    """A percentage coloured by threshold; ``!`` marks critical so it reads without colour."""
+    if value is None:
+        return Text("—", style="dim", justify="right")
+    style = "bold red" if value >= critical else "yellow" if value >= warn else ""
+    marker = "!" if value >= critical else ""
+    return Text(f"{marker}{value:.0f}%", style=style, justify="right")
+
+
+def duration(seconds: float | None) -> str:
+    """Compact human duration: 45s, 12m, 3h05m, 2d04h."""
+    if seconds is None:
+        return "—"
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, _ = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"
+
+
+def age(seconds: float | None) -> str:
+    """How old something is, for the header: '12 s', '3 min', '2 h'."""
+    if seconds is None:
+        return "never"
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
+
+
+def money(usd: float | None, *, per_hour: bool = False) -> str:
+    if usd is None:
+        return "—"
+    return f"${usd:,.2f}" + ("/h" if per_hour else "")
+
+
+def timestamp(when: datetime | None) -> str:
+    if when is None:
+        return "—"
+    return when.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+
+
+def seconds_between(later: datetime, earlier: datetime | None) -> float | None:
+    if earlier is None:
+        return None
+    return (later - earlier).total_seconds()
