@@ -50,8 +50,10 @@ class AwsConfig(_Section):
 
 class CmlConfig(_Section):
     username: str = "admin"
-    #: Name of the environment variable holding the CML password (never stored in a file).
+    #: Name of the environment variable holding the CML password (never stored in the data file).
     password_env: str = "CMLTUI_CML_PASSWORD"
+    #: Or a file (mode 0600) holding only the password; the environment variable wins.
+    password_file: str | None = None
     verify_tls: bool = True
     #: PEM file of the CA (or self-signed certificate) that CML certificates must chain to.
     ca_bundle: str | None = None
@@ -80,7 +82,16 @@ class CmlConfig(_Section):
 
     @property
     def password(self) -> str | None:
-        return os.environ.get(self.password_env) or None
+        """From the environment variable, else from ``password_file``; None when neither."""
+        from_env = os.environ.get(self.password_env)
+        if from_env:
+            return from_env
+        if self.password_file:
+            try:
+                return Path(self.password_file).expanduser().read_text("utf-8").strip() or None
+            except OSError:
+                return None
+        return None
 
 
 class RefreshConfig(_Section):

@@ -1,0 +1,74 @@
+"""The composition root: builds the store, gateway, CML pool and controller from a config."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cmltui.config import Config, default_log_dir
+from cmltui.domain.clock import Clock, utc_now
+from cmltui.services.controller import FleetController
+
+
+@dataclass
+class Runtime:
+    """Everything one cmltui process holds open; ``aclose`` releases it all."""
+
+    config: Config
+    controller: FleetController
+    store: object
+    notices: list[str] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        await self.controller.stop()
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()
+
+
+def build_runtime(
+    config: Config,
+    *,
+    read_only: bool = False,
+    clock: Clock = utc_now,
+    cml_password: str | None = None,
+    user: str | None = None,
+) -> Runtime:
+    """Open the data file and build the controller with its real adapters."""
+    from cmltui.aws.gateway import AwsGateway
+    from cmltui.cml.pool import CmlClientPool
+    from cmltui.store import open_store
+
+    store = open_store(config.data_path, clock=clock)
+    gateway = AwsGateway(config)
+    pool = CmlClientPool(config, password=cml_password)
+    controller = FleetController(
+        config, store, gateway, pool, clock=clock, user=user, read_only=read_only
+    )
+    notices = list(getattr(store, "notices", []) or [])
+    return Runtime(config=config, controller=controller, store=store, notices=notices)
+
+
+def setup_logging(log_dir: Path | None = None, *, level: int = logging.INFO) -> Path:
+    """Log to a file (0600 in a 0700 folder), never to the terminal the TUI draws on."""
+    log_dir = log_dir or default_log_dir()
+    log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(log_dir, 0o700)
+    log_path = log_dir / "cmltui.log"
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.close(fd)
+    os.chmod(log_path, 0o600)
+    handler = logging.FileHandler(log_path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        if isinstance(existing, logging.FileHandler) and existing.baseFilename == str(log_path):
+            return log_path
+    root.addHandler(handler)
+    root.setLevel(level)
+    # botocore and werkzeug are chatty; their warnings are enough.
+    for noisy in ("botocore", "boto3", "urllib3", "werkzeug", "httpx", "httpcore", "moto"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return log_path
