@@ -35,19 +35,33 @@ def build_parser() -> argparse.ArgumentParser:
         "Without a command it opens the dashboard.",
     )
     parser.add_argument("--version", action="version", version=f"cmltui {__version__}")
-    parser.add_argument("--config", metavar="PATH", help="configuration file (TOML); "
-                        "default $CMLTUI_CONFIG, then ~/.config/cmltui/config.toml")
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="configuration file (TOML); default $CMLTUI_CONFIG, then ~/.config/cmltui/config.toml",
+    )
     parser.add_argument("--read-only", action="store_true", help="refuse every mutating action")
-    parser.add_argument("--demo", action="store_true",
-                        help="open the dashboard on the embedded demo fleet (no AWS needed)")
-    parser.add_argument("--demo-workers", type=int, default=8, metavar="N",
-                        help="workers in the --demo fleet (default 8)")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="open the dashboard on the embedded demo fleet (no AWS needed)",
+    )
+    parser.add_argument(
+        "--demo-workers",
+        type=int,
+        default=8,
+        metavar="N",
+        help="workers in the --demo fleet (default 8)",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser("demo-servers", help="run moto + a fake CML server with a fleet")
     demo.add_argument("--workers", type=int, default=8)
-    demo.add_argument("--regions", default="us-east-1,us-west-2",
-                      help="comma-separated (default us-east-1,us-west-2)")
+    demo.add_argument(
+        "--regions",
+        default="us-east-1,us-west-2",
+        help="comma-separated (default us-east-1,us-west-2)",
+    )
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--dir", help="folder for the generated config, CA and data (default: temp)")
 
@@ -58,8 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     refresh = commands.add_parser("refresh", help="one full refresh cycle, then a summary")
     refresh.add_argument("--json", action="store_true")
 
-    for name, text in (("start", "start stopped workers"), ("stop", "stop running workers"),
-                       ("terminate", "terminate workers (asks unless --yes)")):
+    for name, text in (
+        ("start", "start stopped workers"),
+        ("stop", "stop running workers"),
+        ("terminate", "terminate workers (asks unless --yes)"),
+    ):
         action = commands.add_parser(name, help=text)
         action.add_argument("workers", nargs="+", metavar="NAME_OR_ID")
         action.add_argument("--yes", action="store_true", help="do not ask")
@@ -72,8 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     lic = commands.add_parser("license", help="register or deregister a worker's CML licence")
     lic.add_argument("operation", choices=("register", "deregister"))
     lic.add_argument("worker", metavar="NAME_OR_ID")
-    lic.add_argument("--token-env", default="CML_LICENSE_TOKEN", metavar="VAR",
-                     help="environment variable holding the token (default CML_LICENSE_TOKEN)")
+    lic.add_argument(
+        "--token-env",
+        default="CML_LICENSE_TOKEN",
+        metavar="VAR",
+        help="environment variable holding the token (default CML_LICENSE_TOKEN)",
+    )
 
     events = commands.add_parser("events", help="the audit trail")
     events.add_argument("worker", nargs="?", metavar="NAME_OR_ID")
@@ -96,13 +117,21 @@ def _load(args: argparse.Namespace) -> Config:
 
 def _snapshot_row(s: Any) -> dict[str, Any]:
     return {
-        "id": s.id, "name": s.name, "region": s.region, "instance_id": s.aws_instance_id,
-        "instance_type": s.instance_type, "status": str(s.status),
-        "service_status": str(s.service_status), "cml_version": s.cml_version,
-        "license_status": str(s.license_status), "active_labs": s.active_labs_count,
-        "cpu": s.cpu_utilization, "memory": s.memory_utilization,
+        "id": s.id,
+        "name": s.name,
+        "region": s.region,
+        "instance_id": s.aws_instance_id,
+        "instance_type": s.instance_type,
+        "status": str(s.status),
+        "service_status": str(s.service_status),
+        "cml_version": s.cml_version,
+        "license_status": str(s.license_status),
+        "active_labs": s.active_labs_count,
+        "cpu": s.cpu_utilization,
+        "memory": s.memory_utilization,
         "idle_minutes": None if s.idle_minutes is None else round(s.idle_minutes, 1),
-        "hourly_cost_usd": s.hourly_cost_usd, "endpoint": s.https_endpoint,
+        "hourly_cost_usd": s.hourly_cost_usd,
+        "endpoint": s.https_endpoint,
         "last_error": s.last_error,
     }
 
@@ -162,17 +191,33 @@ async def _cmd_list(controller, args) -> int:
     if args.json:
         _print_json(rows)
     else:
-        _print_table(rows, ("name", "region", "status", "service_status", "cml_version",
-                            "license_status", "active_labs", "cpu", "memory", "idle_minutes"))
+        _print_table(
+            rows,
+            (
+                "name",
+                "region",
+                "status",
+                "service_status",
+                "cml_version",
+                "license_status",
+                "active_labs",
+                "cpu",
+                "memory",
+                "idle_minutes",
+            ),
+        )
     return 0
 
 
 async def _cmd_refresh(controller, args) -> int:
     summary = await controller.refresh_once()
     payload = {
-        "workers_seen": summary.workers_seen, "aws_requests": summary.aws_requests,
-        "cml_requests": summary.cml_requests, "cml_logins": summary.cml_logins,
-        "seconds": round(summary.seconds, 3), "errors": list(summary.errors),
+        "workers_seen": summary.workers_seen,
+        "aws_requests": summary.aws_requests,
+        "cml_requests": summary.cml_requests,
+        "cml_logins": summary.cml_logins,
+        "seconds": round(summary.seconds, 3),
+        "errors": list(summary.errors),
     }
     if args.json:
         _print_json(payload)
@@ -193,8 +238,11 @@ async def _cmd_lifecycle(controller, args) -> int:
         if answer.strip().lower() != "yes":
             print("cancelled", file=sys.stderr)
             return EXIT_FAILED
-    action = {"start": controller.start_workers, "stop": controller.stop_workers,
-              "terminate": controller.terminate_workers}[args.command]
+    action = {
+        "start": controller.start_workers,
+        "stop": controller.stop_workers,
+        "terminate": controller.terminate_workers,
+    }[args.command]
     return _report(await action(ids))
 
 
@@ -210,8 +258,9 @@ async def _cmd_license(controller, args) -> int:
         return _report(await controller.deregister_license(worker_id))
     token = os.environ.get(args.token_env, "").strip()
     if not token:
-        raise CliError(f"set the licence token in ${args.token_env} (never on the command line)",
-                       EXIT_USAGE)
+        raise CliError(
+            f"set the licence token in ${args.token_env} (never on the command line)", EXIT_USAGE
+        )
     return _report(await controller.register_license(worker_id, token))
 
 
@@ -224,20 +273,27 @@ async def _cmd_events(controller, args) -> int:
     names = {s.id: s.name for s in controller.workers()}
     for envelope in envelopes:
         detail = {k: v for k, v in envelope.data.items() if k != "aggregate_id"}
-        print(f"{envelope.time:%Y-%m-%d %H:%M:%S}  {names.get(envelope.subject, envelope.subject)}"
-              f"  {envelope.type}  {_cell(json.dumps(detail, default=str))}")
+        print(
+            f"{envelope.time:%Y-%m-%d %H:%M:%S}  {names.get(envelope.subject, envelope.subject)}"
+            f"  {envelope.type}  {_cell(json.dumps(detail, default=str))}"
+        )
     return 0
 
 
 _HEADLESS = {
-    "list": _cmd_list, "refresh": _cmd_refresh, "start": _cmd_lifecycle, "stop": _cmd_lifecycle,
-    "terminate": _cmd_lifecycle, "create": _cmd_create, "license": _cmd_license,
+    "list": _cmd_list,
+    "refresh": _cmd_refresh,
+    "start": _cmd_lifecycle,
+    "stop": _cmd_lifecycle,
+    "terminate": _cmd_lifecycle,
+    "create": _cmd_create,
+    "license": _cmd_license,
     "events": _cmd_events,
 }
 
 
 def _run_dashboard(config: Config, args: argparse.Namespace) -> int:
-    from cmltui.ui.launch import run_dashboard
+    from cmltui.launch import run_dashboard
 
     return run_dashboard(config, read_only=args.read_only)
 
@@ -252,8 +308,7 @@ def _run_demo_servers(args: argparse.Namespace) -> int:
     from cmltui.demo.fleet import serve_demo_fleet
 
     regions = [r.strip() for r in args.regions.split(",") if r.strip()]
-    return serve_demo_fleet(workers=args.workers, regions=regions, seed=args.seed,
-                            folder=args.dir)
+    return serve_demo_fleet(workers=args.workers, regions=regions, seed=args.seed, folder=args.dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,8 +336,10 @@ def main(argv: list[str] | None = None) -> int:
         import logging
 
         logging.getLogger("cmltui").exception("unexpected error")
-        print(f"cmltui: unexpected error: {type(err).__name__}: {err} (details in the log)",
-              file=sys.stderr)
+        print(
+            f"cmltui: unexpected error: {type(err).__name__}: {err} (details in the log)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
 
 

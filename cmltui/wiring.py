@@ -6,6 +6,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 from cmltui.config import Config, default_log_dir
 from cmltui.domain.clock import Clock, utc_now
@@ -42,13 +43,39 @@ def build_runtime(
     from cmltui.store import open_store
 
     store = open_store(config.data_path, clock=clock)
-    gateway = AwsGateway(config)
+    gateway = AwsGateway(config, session=_boto3_session(config))
     pool = CmlClientPool(config, password=cml_password)
     controller = FleetController(
         config, store, gateway, pool, clock=clock, user=user, read_only=read_only
     )
     notices = list(getattr(store, "notices", []) or [])
     return Runtime(config=config, controller=controller, store=store, notices=notices)
+
+
+def _is_loopback_endpoint(url: str | None) -> bool:
+    if not url:
+        return False
+    host = urlparse(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _boto3_session(config: Config):
+    """The one boto3 session: the configured profile, else the standard credential chain.
+
+    A local endpoint (moto, LocalStack) accepts any credentials; when none are configured there,
+    placeholder keys let the demo fleet and tests work on a machine with no AWS account.
+    """
+    import boto3
+
+    endpoint = config.aws.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    session = boto3.Session(profile_name=config.aws.profile) if config.aws.profile else None
+    if session is None:
+        session = boto3.Session()
+        if _is_loopback_endpoint(endpoint) and session.get_credentials() is None:
+            session = boto3.Session(
+                aws_access_key_id="local-endpoint", aws_secret_access_key="local-endpoint"
+            )
+    return session
 
 
 def setup_logging(log_dir: Path | None = None, *, level: int = logging.INFO) -> Path:
