@@ -93,6 +93,7 @@ class FleetController:
         store_read_only = bool(getattr(repository, "read_only", False))
         self.read_only = read_only or config.read_only or store_read_only
         self._workers: dict[str, CMLWorker] = {}
+        self._id_by_instance: dict[str, str] = {}
         self._runtime: dict[str, _WorkerRuntime] = {}
         self._region_errors: dict[str, SourceHealth] = {}
         self._listeners: list[ChangeSetListener] = []
@@ -335,10 +336,16 @@ class FleetController:
         tagged_id = dto.worker_id
         if tagged_id and tagged_id in self._workers:
             return self._workers[tagged_id]
-        for worker in self._workers.values():
-            if worker.state.aws_instance_id == dto.aws_instance_id:
-                return worker
+        worker_id = self._id_by_instance.get(dto.aws_instance_id)
+        if worker_id is not None and worker_id in self._workers:
+            return self._workers[worker_id]
         return None
+
+    def _index_instances(self) -> None:
+        """Rebuild the instance id -> worker id index (one pass, not one per instance)."""
+        self._id_by_instance = {
+            w.state.aws_instance_id: w.id for w in self._workers.values() if w.state.aws_instance_id
+        }
 
     def _import(self, dto: CMLWorkerInstanceDto, imported_by: str) -> CMLWorker:
         worker = CMLWorker(
@@ -354,6 +361,7 @@ class FleetController:
             clock=self._clock,
         )
         self._workers[worker.id] = worker
+        self._id_by_instance[dto.aws_instance_id] = worker.id
         return worker
 
     def reconcile_instance(
@@ -379,6 +387,7 @@ class FleetController:
 
     def _reconcile_region(self, region: str, dtos: list[CMLWorkerInstanceDto]) -> None:
         now = self._clock()
+        self._index_instances()
         seen_ids = {self.reconcile_instance(dto).id for dto in dtos}
         for worker in list(self._workers.values()):
             if worker.state.aws_region != region or worker.is_terminated or worker.id in seen_ids:
@@ -869,6 +878,7 @@ class FleetController:
             except AwsError as err:
                 failed.extend(f"{d.name}: {err}" for d in dtos)
                 continue
+            self._index_instances()
             for dto in dtos:
                 worker = self.reconcile_instance(dto, imported_by=self.user)
                 self._touch(worker)
