@@ -33,6 +33,10 @@ FOLDER_MODE = 0o700
 Tables = dict[str, dict[str, Any]]
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
 def ensure_private_folder(folder: Path) -> None:
     """Create the data folder with mode 0700 (an existing folder is left as the user set it)."""
     if folder.is_dir():
@@ -66,8 +70,13 @@ class AtomicJSONStorage(Storage):
         read_only: bool = False,
         clock: Clock = utc_now,
         notices: list[str] | None = None,
+        append_only_tables: frozenset[str] = frozenset(),
     ) -> None:
         self.path = Path(path)
+        #: Tables whose documents are never changed once written (an audit trail): their JSON
+        #: text is cached per document, so a commit only serialises what is new.
+        self._append_only_tables = append_only_tables
+        self._fragments: dict[str, dict[str, tuple[Any, str]]] = {}
         self.temp_path = self.path.with_name(self.path.name + ".tmp")
         self.read_only = read_only
         self.notices: list[str] = notices if notices is not None else []
@@ -122,8 +131,28 @@ class AtomicJSONStorage(Storage):
 
     def serialize(self) -> tuple[bytes, int]:
         """The whole document as bytes, with the generation it represents."""
-        payload = json.dumps(self._data, separators=(",", ":"), ensure_ascii=False)
-        return payload.encode("utf-8"), self._generation
+        parts = [
+            _dumps(name)
+            + ":"
+            + (
+                self._serialize_append_only(name, table)
+                if name in self._append_only_tables
+                else _dumps(table)
+            )
+            for name, table in self._data.items()
+        ]
+        return ("{" + ",".join(parts) + "}").encode("utf-8"), self._generation
+
+    def _serialize_append_only(self, name: str, table: dict[str, Any]) -> str:
+        # A cached text is reused only for the very same document object, so a replaced
+        # document is always serialised afresh.
+        cached = self._fragments.get(name, {})
+        fresh: dict[str, tuple[Any, str]] = {}
+        for doc_id, doc in table.items():
+            hit = cached.get(doc_id)
+            fresh[doc_id] = hit if hit is not None and hit[0] is doc else (doc, _dumps(doc))
+        self._fragments[name] = fresh
+        return "{" + ",".join(_dumps(k) + ":" + text for k, (_, text) in fresh.items()) + "}"
 
     def flush(self) -> bool:
         """Write the document now if memory is ahead of the file. True when a write happened."""
@@ -182,6 +211,13 @@ class AtomicJSONStorage(Storage):
                 os.close(fd)
 
     # ------------------------------------------------------------------ loading and recovery
+    def reload(self) -> None:
+        """Read the file again (read-only views only: a writer's memory is ahead of its file)."""
+        if not self.read_only:
+            raise RuntimeError("only a read-only storage reloads")
+        self._data = self._load()
+        self._fragments = {}
+
     def _load(self) -> Tables:
         self._set_aside_leftover_temp()
         try:
@@ -214,17 +250,24 @@ class AtomicJSONStorage(Storage):
         except OSError as err:
             self.notices.append(f"cannot move the unfinished write {self.temp_path} aside: {err}")
             return
+        outcome = (
+            f"{self.path} holds the last complete state"
+            if self.path.exists()
+            else "no complete state had been written yet"
+        )
         self.notices.append(
             f"an unfinished write from an earlier run ({self.temp_path}) was moved to {aside}; "
-            f"{self.path} holds the last complete state"
+            + outcome
         )
 
     def _damaged(self, reason: str) -> Tables:
         if self.read_only:
-            self.notices.append(
+            notice = (
                 f"the data file {self.path} is damaged ({reason}); it is left in place for the "
-                "cmltui holding the lock, and this read-only view starts empty"
+                "cmltui holding the lock, and this read-only view shows nothing from it"
             )
+            if notice not in self.notices:  # a view that reloads says it once
+                self.notices.append(notice)
             return {}
         aside = self._aside_path(self.path, "corrupt")
         try:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 @dataclass(frozen=True)
 class TelemetryRetention:
-    """Keep the newest ``per_worker`` telemetry events of each worker, none older than ``max_age``."""
+    """Keep each worker's newest ``per_worker`` telemetry events, none older than ``max_age``."""
 
     per_worker: int = 20
     max_age: timedelta = timedelta(hours=24)
@@ -27,14 +27,14 @@ class TelemetryIndex:
     def add(self, worker_id: str, doc_id: int, when: datetime) -> None:
         self._by_worker.setdefault(worker_id, deque()).append((doc_id, when))
 
-    def expired(self, rule: TelemetryRetention, now: datetime) -> list[int]:
-        """Remove from the index and return the doc ids the rule no longer keeps."""
+    def expired(self, rule: TelemetryRetention, now: datetime) -> list[tuple[str, int]]:
+        """Remove from the index and return (worker id, doc id) of what the rule drops."""
         cutoff = now - rule.max_age
-        dropped: list[int] = []
+        dropped: list[tuple[str, int]] = []
         for worker_id in list(self._by_worker):
             entries = self._by_worker[worker_id]
             while entries and (len(entries) > rule.per_worker or entries[0][1] < cutoff):
-                dropped.append(entries.popleft()[0])
+                dropped.append((worker_id, entries.popleft()[0]))
             if not entries:
                 del self._by_worker[worker_id]
         return dropped

@@ -1,0 +1,106 @@
+"""Two processes on one data file, and a writer killed with SIGKILL at random moments."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cmltui.domain.worker import CMLWorker
+from cmltui.store import open_store
+from tests.store.helpers import make_worker
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _child(*args: str, stdin=None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.store.stream_writer", *args],
+        cwd=REPO_ROOT,
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _probe(data_dir: Path) -> dict:
+    child = _child("probe", str(data_dir))
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    return json.loads(out)
+
+
+def test_second_process_opens_read_only_while_the_first_holds_the_lock(store, tmp_path):
+    report = _probe(tmp_path / "data")
+    assert report["read_only"] is True
+    assert report["write_refused"] is True
+    assert "read-only" in report["error"]
+    assert any("another cmltui" in n and "read-only" in n for n in report["notices"])
+
+    store.close()  # once the lock is released, the next process writes normally
+    report = _probe(tmp_path / "data")
+    assert report == {"read_only": False, "notices": [], "write_refused": False}
+
+
+def test_sigkill_during_a_stream_of_writes_leaves_a_complete_earlier_state(tmp_path):
+    worker_count = 40
+    rng = random.Random(20260101)
+    last_cycle = 0
+    recovered_temp_files = 0
+    for _ in range(20):
+        child = _child("stream", str(tmp_path), str(worker_count))
+        # The lock of the previous (killed) child must already be free.
+        assert child.stdout.readline().strip() == "ready", child.stderr.read()
+        time.sleep(rng.uniform(0, 0.05))
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+        child.stdout.close()
+        child.stderr.close()
+
+        store = open_store(tmp_path, read_only=True)
+        try:
+            cycle = store.get_meta("cycle")
+            assert cycle >= last_cycle + 1  # the first write of this child at least
+            workers = store.all_workers()
+            assert len(workers) == worker_count
+            for worker in workers:
+                # Every worker carries the same committed cycle, and its trail matches it.
+                assert worker.state.https_endpoint == f"https://w/{cycle}"
+                assert len(store.events(worker.id)) == 1 + cycle
+            assert len(store.events()) == worker_count * (1 + cycle)
+            assert store.notices == []
+        finally:
+            store.close()
+        last_cycle = cycle
+        recovered_temp_files += (tmp_path / "cmltui.json.tmp").exists()
+    print(f"kills that left an unfinished temp file: {recovered_temp_files}")
+    # The next writable open cleans up whatever the last kill left behind.
+    store = open_store(tmp_path)
+    try:
+        assert store.get_meta("cycle") == last_cycle
+        assert not (tmp_path / "cmltui.json.tmp").exists()
+    finally:
+        store.close()
+
+
+def test_lock_is_free_again_after_the_holder_is_killed(tmp_path, frozen_clock):
+    child = _child("stream", str(tmp_path), "3")
+    assert child.stdout.readline().strip() == "ready"
+    assert _probe(tmp_path)["read_only"] is True
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)
+    child.stdout.close()
+    child.stderr.close()
+    store = open_store(tmp_path, clock=frozen_clock)
+    try:
+        assert not store.read_only
+        store.save_many([make_worker(frozen_clock, "after")])
+        assert isinstance(store.get("after"), CMLWorker)
+    finally:
+        store.close()
