@@ -20,30 +20,70 @@ from cmltui.aws.errors import (
     InvalidStateError,
 )
 
-CREDENTIAL_CODES = frozenset({
-    "AuthFailure", "ExpiredToken", "ExpiredTokenException", "RequestExpired",
-    "InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch",
-    "IncompleteSignature", "InvalidAccessKeyId", "MissingAuthenticationToken",
-    "InvalidToken", "MissingAuthenticationTokenException",
-})
-ACCESS_DENIED_CODES = frozenset({
-    "AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "Blocked", "OptInRequired",
-})
-THROTTLING_CODES = frozenset({
-    "RequestLimitExceeded", "Throttling", "ThrottlingException", "ThrottledException",
-    "RequestThrottled", "RequestThrottledException", "TooManyRequestsException",
-    "SlowDown", "EC2ThrottledException", "PriorRequestNotComplete", "BandwidthLimitExceeded",
-})
-SERVER_ERROR_CODES = frozenset({
-    "InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable",
-    "ServiceUnavailableException", "InternalServiceError", "RequestTimeout",
-    "RequestTimeoutException",
-})
-CAPACITY_CODES = frozenset({
-    "InsufficientInstanceCapacity", "InstanceLimitExceeded", "VcpuLimitExceeded",
-    "InsufficientHostCapacity", "InsufficientReservedInstanceCapacity",
-    "InsufficientAddressCapacity", "InsufficientCapacity", "MaxSpotInstanceCountExceeded",
-})
+CREDENTIAL_CODES = frozenset(
+    {
+        "AuthFailure",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "InvalidAccessKeyId",
+        "MissingAuthenticationToken",
+        "InvalidToken",
+        "MissingAuthenticationTokenException",
+    }
+)
+ACCESS_DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "Blocked",
+        "OptInRequired",
+    }
+)
+THROTTLING_CODES = frozenset(
+    {
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "SlowDown",
+        "EC2ThrottledException",
+        "PriorRequestNotComplete",
+        "BandwidthLimitExceeded",
+    }
+)
+SERVER_ERROR_CODES = frozenset(
+    {
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "Unavailable",
+        "ServiceUnavailableException",
+        "InternalServiceError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+CAPACITY_CODES = frozenset(
+    {
+        "InsufficientInstanceCapacity",
+        "InstanceLimitExceeded",
+        "VcpuLimitExceeded",
+        "InsufficientHostCapacity",
+        "InsufficientReservedInstanceCapacity",
+        "InsufficientAddressCapacity",
+        "InsufficientCapacity",
+        "MaxSpotInstanceCountExceeded",
+    }
+)
 INSTANCE_NOT_FOUND_CODES = frozenset({"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"})
 INVALID_STATE_CODES = frozenset({"IncorrectInstanceState", "IncorrectState"})
 
@@ -57,8 +97,12 @@ _CREDENTIAL_EXCEPTIONS = (
     bce.UnauthorizedSSOTokenError,
 )
 _TIMEOUT_EXCEPTIONS = (bce.ConnectTimeoutError, bce.ReadTimeoutError)
-_CONNECTION_EXCEPTIONS = (bce.EndpointConnectionError, bce.ConnectionClosedError,
-                          bce.ConnectionError, bce.HTTPClientError)
+_CONNECTION_EXCEPTIONS = (
+    bce.EndpointConnectionError,
+    bce.ConnectionClosedError,
+    bce.ConnectionError,
+    bce.HTTPClientError,
+)
 
 #: The IAM prefix of each boto3 service, for "grant ec2:StopInstances" hints.
 _IAM_PREFIX = {"ec2": "ec2", "cloudwatch": "cloudwatch", "monitoring": "cloudwatch"}

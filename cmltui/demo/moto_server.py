@@ -85,31 +85,55 @@ class FaultInjector:
         self._faults: list[_Fault] = []
         self._release_sleepers = threading.Event()
         self.request_counts: Counter[tuple[str, str]] = Counter()
+        #: Requests being handled right now, and the most seen at once since the last reset.
+        self.in_flight = 0
+        self.max_in_flight = 0
 
     # -- knobs ----------------------------------------------------------------------------------
 
-    def throttle(self, service: str = ANY_SERVICE, count: int | None = 1, *,
-                 action: str | None = None, region: str | None = None) -> None:
+    def throttle(
+        self,
+        service: str = ANY_SERVICE,
+        count: int | None = 1,
+        *,
+        action: str | None = None,
+        region: str | None = None,
+    ) -> None:
         """Answer the next ``count`` requests as throttled (EC2: 503 RequestLimitExceeded)."""
         self._arm(_Fault("throttle", service, action, count, region))
 
-    def server_error(self, service: str = ANY_SERVICE, count: int | None = 1, *,
-                     action: str | None = None, region: str | None = None) -> None:
+    def server_error(
+        self,
+        service: str = ANY_SERVICE,
+        count: int | None = 1,
+        *,
+        action: str | None = None,
+        region: str | None = None,
+    ) -> None:
         """Answer the next ``count`` requests with HTTP 500 InternalError."""
         self._arm(_Fault("server_error", service, action, count, region))
 
-    def slow(self, service: str = ANY_SERVICE, seconds: float = 2.0, count: int | None = 1, *,
-             action: str | None = None, region: str | None = None) -> None:
+    def slow(
+        self,
+        service: str = ANY_SERVICE,
+        seconds: float = 2.0,
+        count: int | None = 1,
+        *,
+        action: str | None = None,
+        region: str | None = None,
+    ) -> None:
         """Hold the next ``count`` requests for ``seconds`` before moto answers them."""
         self._arm(_Fault("slow", service, action, count, region, seconds=seconds))
 
-    def deny(self, service: str, action: str, count: int | None = None, *,
-             region: str | None = None) -> None:
+    def deny(
+        self, service: str, action: str, count: int | None = None, *, region: str | None = None
+    ) -> None:
         """Refuse ``action`` (EC2: UnauthorizedOperation; CloudWatch: AccessDenied)."""
         self._arm(_Fault("deny", service, action, count, region))
 
-    def expired_credentials(self, count: int | None = None, *, service: str = ANY_SERVICE,
-                            region: str | None = None) -> None:
+    def expired_credentials(
+        self, count: int | None = None, *, service: str = ANY_SERVICE, region: str | None = None
+    ) -> None:
         """Refuse requests as signed with expired credentials (EC2: AuthFailure)."""
         self._arm(_Fault("expired", service, None, count, region))
 
@@ -123,6 +147,7 @@ class FaultInjector:
     def reset_counts(self) -> None:
         with self._lock:
             self.request_counts.clear()
+            self.max_in_flight = self.in_flight
 
     def _arm(self, fault: _Fault) -> None:
         if fault.remaining is not None and fault.remaining <= 0:
@@ -150,16 +175,33 @@ class FaultInjector:
         service, action = _identify(environ)
         region = _region_of(environ)
         fault = self._take(service, action, region)
-        if fault is None:
-            return self._app(environ, start_response)
-        if fault.kind == "slow":
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if fault is None:
+                return _drain(self._app(environ, start_response))
+            if fault.kind == "slow":
+                with self._lock:
+                    release = self._release_sleepers
+                release.wait(fault.seconds)
+                return _drain(self._app(environ, start_response))
+        finally:
             with self._lock:
-                release = self._release_sleepers
-            release.wait(fault.seconds)
-            return self._app(environ, start_response)
+                self.in_flight -= 1
         status, headers, body = _fault_response(fault.kind, service, action)
         start_response(status, headers)
         return [body]
+
+
+def _drain(app_iter: Iterable[bytes]) -> list[bytes]:
+    """Read a WSGI response whole (so in-flight counts cover it), closing it as WSGI asks."""
+    try:
+        return list(app_iter)
+    finally:
+        close = getattr(app_iter, "close", None)
+        if close is not None:
+            close()
 
 
 def _identify(environ: dict[str, Any]) -> tuple[str, str]:
@@ -190,24 +232,41 @@ def _region_of(environ: dict[str, Any]) -> str | None:
 
 _EC2_FAULTS = {
     "throttle": ("503 Service Unavailable", "RequestLimitExceeded", "Request limit exceeded."),
-    "server_error": ("500 Internal Server Error", "InternalError",
-                     "An internal error has occurred."),
-    "deny": ("403 Forbidden", "UnauthorizedOperation",
-             "You are not authorized to perform this operation."),
-    "expired": ("401 Unauthorized", "AuthFailure",
-                "AWS was not able to validate the provided access credentials"),
+    "server_error": (
+        "500 Internal Server Error",
+        "InternalError",
+        "An internal error has occurred.",
+    ),
+    "deny": (
+        "403 Forbidden",
+        "UnauthorizedOperation",
+        "You are not authorized to perform this operation.",
+    ),
+    "expired": (
+        "401 Unauthorized",
+        "AuthFailure",
+        "AWS was not able to validate the provided access credentials",
+    ),
 }
 _CLOUDWATCH_FAULTS = {
     "throttle": ("400 Bad Request", "Throttling", "Rate exceeded"),
-    "server_error": ("500 Internal Server Error", "InternalFailure",
-                     "The request processing has failed because of an unknown error."),
+    "server_error": (
+        "500 Internal Server Error",
+        "InternalFailure",
+        "The request processing has failed because of an unknown error.",
+    ),
     "deny": ("403 Forbidden", "AccessDenied", "User is not authorized to perform this action"),
-    "expired": ("403 Forbidden", "ExpiredToken",
-                "The security token included in the request is expired"),
+    "expired": (
+        "403 Forbidden",
+        "ExpiredToken",
+        "The security token included in the request is expired",
+    ),
 }
 
 
-def _fault_response(kind: str, service: str, action: str) -> tuple[str, list[tuple[str, str]], bytes]:
+def _fault_response(
+    kind: str, service: str, action: str
+) -> tuple[str, list[tuple[str, str]], bytes]:
     request_id = f"fault-{time.monotonic_ns()}"
     if service == CLOUDWATCH:
         status, code, message = _CLOUDWATCH_FAULTS[kind]
@@ -231,8 +290,9 @@ def _fault_response(kind: str, service: str, action: str) -> tuple[str, list[tup
 class MotoServer:
     """moto's WSGI app served by werkzeug in a daemon thread, with ``faults`` in front of it."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
-                 load_default_amis: bool = False) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, load_default_amis: bool = False
+    ) -> None:
         self._host = host
         self._port = port
         self._load_default_amis = load_default_amis
@@ -305,14 +365,15 @@ class MotoServer:
         if self.faults is not None:
             self.faults.clear()
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (127.0.0.1)
+        with urllib.request.urlopen(request, timeout=30) as response:  # only ever 127.0.0.1
             response.read()
         if self.faults is not None:
             self.faults.reset_counts()
 
 
-def set_instance_state(instance_id: str, state_name: str, *, region: str,
-                       account_id: str = MOTO_ACCOUNT_ID) -> None:
+def set_instance_state(
+    instance_id: str, state_name: str, *, region: str, account_id: str = MOTO_ACCOUNT_ID
+) -> None:
     """Put an instance of the in-process moto backend into ``state_name`` (e.g. ``pending``).
 
     Works for a ``MotoServer`` in this process: the server shares moto's global backends.

@@ -874,13 +874,19 @@ class FleetController:
             by_region.setdefault(dto.region, []).append(dto)
         for region, dtos in by_region.items():
             try:
-                await self._gateway.adopt_instances(region, [d.aws_instance_id for d in dtos])
+                worker_id_by_instance = await self._gateway.adopt_instances(
+                    region, [d.aws_instance_id for d in dtos]
+                )
             except AwsError as err:
                 failed.extend(f"{d.name}: {err}" for d in dtos)
                 continue
             self._index_instances()
             for dto in dtos:
-                worker = self.reconcile_instance(dto, imported_by=self.user)
+                # The adopted instance now carries its worker id tag: use the same id here.
+                worker_id = (worker_id_by_instance or {}).get(dto.aws_instance_id)
+                tags = {**dto.tags, "cmltui:worker-id": worker_id} if worker_id else dto.tags
+                adopted = dto.model_copy(update={"tags": tags})
+                worker = self.reconcile_instance(adopted, imported_by=self.user)
                 self._touch(worker)
                 done.append(worker.name)
         await self._commit()

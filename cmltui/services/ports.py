@@ -46,8 +46,10 @@ class FleetGateway(Protocol):
 
     async def terminate_instances(self, region: str, instance_ids: Sequence[str]) -> None: ...
 
-    async def adopt_instances(self, region: str, instance_ids: Sequence[str]) -> None:
-        """Tag discovered instances as managed (import)."""
+    async def adopt_instances(
+        self, region: str, instance_ids: Sequence[str], worker_ids: Sequence[str] | None = None
+    ) -> dict[str, str]:
+        """Tag discovered instances as managed (import); returns instance id -> worker id."""
 
     async def cpu_utilization(self, region: str, instance_ids: Sequence[str]) -> dict[str, float]:
         """Latest CloudWatch CPUUtilization per instance id (missing = no datapoint)."""
