@@ -39,12 +39,12 @@ def build_runtime(
 ) -> Runtime:
     """Open the data file and build the controller with its real adapters."""
     from cmltui.aws.gateway import AwsGateway
-    from cmltui.cml.pool import CmlClientPool
+    from cmltui.cml.pool import CmlApiClientPool
     from cmltui.store import open_store
 
     store = open_store(config.data_path, clock=clock)
     gateway = AwsGateway(config, session=_boto3_session(config))
-    pool = CmlClientPool(config, password=cml_password)
+    pool = CmlApiClientPool(config, password=cml_password, clock=clock)
     controller = FleetController(
         config, store, gateway, pool, clock=clock, user=user, read_only=read_only
     )

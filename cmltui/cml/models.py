@@ -81,3 +81,14 @@ class LicenseDeregistrationResult(_Model):
     outcome: str  # "deregistered" | "local-only" | "not-registered" | "busy"
     status_code: int
     reason: str | None = None
+
+
+class ActivityCursor(_Model):
+    """Where ``new_activity_events`` stopped: the newest event time seen, and fingerprints of
+    the events at exactly that time (several events can share one timestamp).
+
+    JSON-serialisable (``model_dump(mode="json")``) so the controller can persist it.
+    """
+
+    newest: datetime | None = None
+    fingerprints_at_newest: tuple[str, ...] = ()

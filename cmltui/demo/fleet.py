@@ -261,7 +261,7 @@ class DemoFleet:
                     running_labs=running_labs,
                     licensed=kind != "unlicensed",
                     ready=kind != "not-ready",
-                    idle=kind == "running-idle",
+                    evolve=kind != "running-idle",
                     seed=self.seed * 1000 + index,
                 )
                 endpoints[name] = self.cml.base_url_for(dto.aws_instance_id)

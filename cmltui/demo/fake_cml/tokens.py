@@ -25,7 +25,9 @@ def _numeric_date(value: float) -> int | float:
     return int(value) if float(value).is_integer() else round(value, 3)
 
 
-def issue_token(secret: bytes, *, user_id: str, issued_at: float, ttl_seconds: float) -> tuple[str, str]:
+def issue_token(
+    secret: bytes, *, user_id: str, issued_at: float, ttl_seconds: float
+) -> tuple[str, str]:
     """A signed token and its ``jti`` (the server keeps the jti to revoke tokens)."""
     jti = secrets.token_hex(8)
     header = {"alg": "HS256", "typ": "JWT"}

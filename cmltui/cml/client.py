@@ -1,0 +1,516 @@
+"""The async CML REST client of one worker: one keep-alive ``httpx.AsyncClient`` for its life.
+
+Login is lazy, the JWT is cached and renewed shortly before its ``exp`` and once on any 401
+(under a lock, so concurrent 401s cause a single login). Every failure leaves a public method
+as one of ``cmltui.cml.errors``' typed errors with a short reason, never anything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ssl
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from cmltui.cml.errors import (
+    CmlAuthError,
+    CmlBadResponseError,
+    CmlError,
+    CmlHttpError,
+    CmlNotReadyError,
+    CmlTimeoutError,
+    CmlTlsError,
+    CmlUnreachableError,
+)
+from cmltui.cml.models import (
+    ActivityCursor,
+    CmlActivityEvent,
+    CmlLab,
+    CmlLicensing,
+    CmlSystemInfo,
+    CmlSystemStats,
+    LicenseDeregistrationResult,
+    LicenseRegistrationResult,
+)
+from cmltui.cml.wire import (
+    TelemetryEvent,
+    error_reason,
+    parse_events,
+    parse_lab,
+    parse_lab_ids,
+    parse_licensing,
+    parse_system_info,
+    parse_system_stats,
+    parse_token,
+    shorten,
+    token_times,
+)
+from cmltui.config import CmlConfig
+from cmltui.domain.clock import Clock, utc_now
+
+#: Telemetry categories that mean someone used the controller.
+ACTIVITY_CATEGORIES = frozenset(
+    {
+        "user_activity",
+        "start_lab",
+        "stop_lab",
+        "wipe_lab",
+        "import_lab",
+        "export_lab",
+        "start_node",
+        "stop_node",
+        "queue_node",
+        "boot_node",
+    }
+)
+#: user_activity of the built-in admin (automation, including cmltui itself) is not activity.
+AUTOMATION_USER_PREFIX = "00000000-0000-"
+#: Renew a token this long before its exp at most (10 % of its lifetime for short ones).
+MAX_RENEWAL_MARGIN_SECONDS = 30.0
+_NOT_READY_STATUSES = frozenset({502, 503, 504})
+
+PasswordSource = Callable[[], str | None]
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def typed_errors(method: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
+    """Last line of the promise: an unexpected exception leaves as CmlBadResponseError."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return await method(*args, **kwargs)
+        except CmlError:
+            raise
+        except Exception as err:
+            name = method.__name__
+            raise CmlBadResponseError(
+                f"{name}: {type(err).__name__}: {shorten(str(err), 80)}"
+            ) from err
+
+    return wrapper
+
+
+def _error_chain(err: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and current not in chain and len(chain) < 16:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _transport_error(err: httpx.HTTPError, what: str, *, refused_is_not_ready: bool) -> CmlError:
+    """An httpx failure as a typed error (TLS, refused, timeout, dropped connection...)."""
+    chain = _error_chain(err)
+    detail = shorten(str(err) or type(err).__name__, 100)
+    if isinstance(err, httpx.TimeoutException):
+        return CmlTimeoutError(
+            f"{what}: {type(err).__name__.replace('Timeout', ' timeout').lower()}"
+        )
+    if any(isinstance(link, ssl.SSLCertVerificationError) for link in chain) or (
+        isinstance(err, httpx.ConnectError)
+        and any(isinstance(link, ssl.SSLError) for link in chain)
+    ):
+        return CmlTlsError(f"{what}: TLS failure: {detail}")
+    if isinstance(err, httpx.ConnectError):
+        refused = any(isinstance(link, ConnectionRefusedError) for link in chain) or (
+            "refused" in detail.lower()
+        )
+        if refused:
+            error_type = CmlNotReadyError if refused_is_not_ready else CmlUnreachableError
+            return error_type(f"{what}: connection refused")
+        return CmlUnreachableError(f"{what}: cannot connect: {detail}")
+    if isinstance(err, httpx.DecodingError):
+        return CmlBadResponseError(f"{what}: undecodable body")
+    if isinstance(err, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return CmlUnreachableError(f"{what}: connection dropped ({type(err).__name__})")
+    return CmlUnreachableError(f"{what}: {type(err).__name__}: {detail}")
+
+
+def _raise_for_status(response: httpx.Response, what: str) -> None:
+    code = response.status_code
+    if 200 <= code < 300:
+        return
+    if code in (401, 403):
+        raise CmlAuthError(f"{what}: {error_reason(response)}", status_code=code)
+    if code in _NOT_READY_STATUSES:
+        raise CmlNotReadyError(f"{what}: HTTP {code}, controller not ready", status_code=code)
+    raise CmlHttpError(f"{what}: HTTP {code} {error_reason(response)}", status_code=code)
+
+
+def _json(response: httpx.Response, what: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise CmlBadResponseError(f"{what}: malformed JSON") from None
+
+
+class CmlApiClient:
+    """The ``CmlClient`` of one worker (see ``cmltui.services.ports``).
+
+    Normally made by ``CmlApiClientPool.client_for``; ``verify`` is the pool's shared SSL
+    context (or False), ``pool_limit`` its global semaphore.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        settings: CmlConfig,
+        *,
+        password: PasswordSource,
+        verify: ssl.SSLContext | bool = True,
+        verify_error: str | None = None,
+        pool_limit: asyncio.Semaphore | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._settings = settings
+        self._password = password
+        self._verify_error = verify_error
+        self._clock = clock
+        self._worker_limit = asyncio.Semaphore(settings.max_concurrent_requests_per_worker)
+        self._pool_limit = pool_limit or asyncio.Semaphore(settings.max_concurrent_requests)
+        self._login_lock = asyncio.Lock()
+        self._token: str | None = None
+        self._renew_at: datetime | None = None
+        self._request_count = 0
+        self._login_count = 0
+        self._cursor = ActivityCursor()
+        self._closed = False
+        per_worker = settings.max_concurrent_requests_per_worker
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url + "/api/v0/",
+            verify=verify,
+            timeout=httpx.Timeout(
+                connect=settings.connect_timeout_seconds,
+                read=settings.read_timeout_seconds,
+                write=settings.read_timeout_seconds,
+                pool=settings.total_timeout_seconds,
+            ),
+            limits=httpx.Limits(max_connections=per_worker, max_keepalive_connections=per_worker),
+            headers={"Accept": "application/json"},
+            event_hooks={"request": [self._count_request]},
+        )
+
+    # ------------------------------------------------------------------ counters
+    async def _count_request(self, request: httpx.Request) -> None:
+        self._request_count += 1
+        if request.url.path.endswith("/authenticate"):
+            self._login_count += 1
+
+    @property
+    def request_count(self) -> int:
+        return self._request_count
+
+    @property
+    def login_count(self) -> int:
+        return self._login_count
+
+    @property
+    def cursor(self) -> ActivityCursor:
+        """Where ``new_activity_events`` stopped; persist it and set it back after a restart."""
+        return self._cursor
+
+    @cursor.setter
+    def cursor(self, value: ActivityCursor) -> None:
+        self._cursor = value
+
+    # ------------------------------------------------------------------ transport
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        params: dict[str, str] | None = None,
+        json_body: Any = None,
+        auth: bool = True,
+        refused_is_not_ready: bool = False,
+    ) -> httpx.Response:
+        """One request within the total timeout and both concurrency bounds, login and a
+        single re-login on 401 included. Returns any answer but a persisting 401."""
+        if self._closed:
+            raise CmlUnreachableError(f"{what}: client closed")
+        if self._verify_error:
+            raise CmlTlsError(self._verify_error)
+        total = self._settings.total_timeout_seconds
+        try:
+            async with asyncio.timeout(total), self._worker_limit, self._pool_limit:
+                return await self._send(method, path, params, json_body, auth=auth, what=what)
+        except CmlError:
+            raise
+        except TimeoutError:
+            raise CmlTimeoutError(f"{what}: no answer within {total:g} s") from None
+        except httpx.HTTPError as err:
+            raise _transport_error(err, what, refused_is_not_ready=refused_is_not_ready) from err
+        except Exception as err:  # the promise: nothing but a CmlError leaves this client
+            raise CmlBadResponseError(
+                f"{what}: {type(err).__name__}: {shorten(str(err), 80)}"
+            ) from err
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None,
+        json_body: Any,
+        *,
+        auth: bool,
+        what: str,
+    ) -> httpx.Response:
+        if not auth:
+            return await self._http.request(method, path, params=params, json=json_body)
+        token = await self._current_token()
+        response = await self._http.request(
+            method,
+            path,
+            params=params,
+            json=json_body,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if response.status_code != 401:
+            return response
+        token = await self._relogin(stale_token=token)
+        response = await self._http.request(
+            method,
+            path,
+            params=params,
+            json=json_body,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        if response.status_code == 401:
+            raise CmlAuthError(
+                f"{what}: unauthorized after re-login ({error_reason(response)})", status_code=401
+            )
+        return response
+
+    # ------------------------------------------------------------------ authentication
+    def _token_is_fresh(self) -> bool:
+        if self._token is None:
+            return False
+        return self._renew_at is None or self._clock() < self._renew_at
+
+    async def _current_token(self) -> str:
+        if self._token is not None and self._token_is_fresh():
+            return self._token
+        async with self._login_lock:
+            if self._token is not None and self._token_is_fresh():
+                return self._token
+            return await self._login()
+
+    async def _relogin(self, *, stale_token: str) -> str:
+        async with self._login_lock:
+            # Another request already replaced the token while this one waited.
+            if self._token is not None and self._token != stale_token and self._token_is_fresh():
+                return self._token
+            self._token = None
+            return await self._login()
+
+    async def _login(self) -> str:
+        password = self._password()
+        if not password:
+            raise CmlAuthError(f"login: no CML password (set ${self._settings.password_env})")
+        response = await self._http.post(
+            "authenticate", json={"username": self._settings.username, "password": password}
+        )
+        if response.status_code == 403:
+            raise CmlAuthError(f"login refused: {error_reason(response)}", status_code=403)
+        _raise_for_status(response, "login")
+        token = parse_token(_json(response, "login"))
+        issued_at, expires_at = token_times(token)
+        self._renew_at = None
+        if expires_at is not None:
+            lifetime = expires_at - issued_at if issued_at is not None else None
+            margin = MAX_RENEWAL_MARGIN_SECONDS
+            if lifetime is not None and lifetime > 0:
+                margin = min(margin, lifetime * 0.1)
+            try:
+                self._renew_at = datetime.fromtimestamp(expires_at - margin, UTC)
+            except (OverflowError, OSError, ValueError):
+                self._renew_at = None
+        self._token = token
+        return token
+
+    # ------------------------------------------------------------------ calls
+    @typed_errors
+    async def system_information(self) -> CmlSystemInfo:
+        """Version and readiness, without login; 502/503/504 or refused = not ready."""
+        response = await self._call(
+            "GET",
+            "system_information",
+            what="system_information",
+            auth=False,
+            refused_is_not_ready=True,
+        )
+        _raise_for_status(response, "system_information")
+        return parse_system_info(_json(response, "system_information"))
+
+    @typed_errors
+    async def system_stats(self) -> CmlSystemStats:
+        response = await self._call("GET", "system_stats", what="system_stats")
+        _raise_for_status(response, "system_stats")
+        return parse_system_stats(_json(response, "system_stats"))
+
+    async def _lab(self, lab_id: str) -> CmlLab | None:
+        what = f"lab {lab_id}"
+        response = await self._call("GET", f"labs/{quote(lab_id, safe='')}", what=what)
+        if response.status_code == 404:
+            return None  # removed between the list and this call
+        _raise_for_status(response, what)
+        return parse_lab(_json(response, what), lab_id)
+
+    @typed_errors
+    async def labs(self) -> list[CmlLab]:
+        """Every lab: ``labs?show_all=true`` then each lab, concurrently (bounded per worker)."""
+        response = await self._call("GET", "labs", what="labs", params={"show_all": "true"})
+        _raise_for_status(response, "labs")
+        lab_ids = parse_lab_ids(_json(response, "labs"))
+        results = await asyncio.gather(
+            *(self._lab(lab_id) for lab_id in lab_ids), return_exceptions=True
+        )
+        labs: list[CmlLab] = []
+        for result in results:
+            if isinstance(result, CmlError):
+                raise result
+            if isinstance(result, BaseException):
+                raise CmlBadResponseError(f"labs: {type(result).__name__}") from result
+            if result is not None:
+                labs.append(result)
+        return labs
+
+    @typed_errors
+    async def licensing(self) -> CmlLicensing:
+        response = await self._call("GET", "licensing", what="licensing")
+        _raise_for_status(response, "licensing")
+        return parse_licensing(_json(response, "licensing"))
+
+    @typed_errors
+    async def register_license(
+        self, token: str, *, reregister: bool = False
+    ) -> LicenseRegistrationResult:
+        """POST the token, then poll ``licensing`` until it is registered, failed, or the
+        configured time limit passes. 400/409 from the POST are a failure with CML's reason."""
+        what = "licence registration"
+        response = await self._call(
+            "POST",
+            "licensing/registration",
+            what=what,
+            json_body={"token": token, "reregister": reregister},
+        )
+        if response.status_code in (400, 409):
+            return LicenseRegistrationResult(outcome="failed", reason=error_reason(response))
+        _raise_for_status(response, what)
+        return await self._wait_for_registration()
+
+    async def _wait_for_registration(self) -> LicenseRegistrationResult:
+        limit = self._settings.license_timeout_seconds
+        latest: CmlLicensing | None = None
+        last_error: str | None = None
+        try:
+            async with asyncio.timeout(limit):
+                while True:
+                    await asyncio.sleep(self._settings.license_poll_seconds)
+                    try:
+                        latest = await self.licensing()
+                    except CmlAuthError:
+                        raise
+                    except CmlError as err:  # a transient failure while polling: keep polling
+                        last_error = err.reason
+                        continue
+                    registration = (latest.registration_status or "").upper()
+                    authorization = (latest.authorization_status or "").upper()
+                    if registration == "COMPLETED" and authorization in (
+                        "IN_COMPLIANCE",
+                        "AUTHORIZED",
+                    ):
+                        return LicenseRegistrationResult(outcome="registered", licensing=latest)
+                    if registration in ("FAILED", "RETRY_IN_PROGRESS"):
+                        return LicenseRegistrationResult(
+                            outcome="failed",
+                            licensing=latest,
+                            reason=latest.failure_reason or f"registration {registration}",
+                        )
+                    last_error = None
+        except TimeoutError:
+            state = latest.registration_status if latest else "unknown"
+            reason = last_error or f"still {state} after {limit:g} s"
+            return LicenseRegistrationResult(outcome="timeout", licensing=latest, reason=reason)
+
+    @typed_errors
+    async def deregister_license(self) -> LicenseDeregistrationResult:
+        """204 deregistered; 202 deregistered locally only; 400 was not registered; 409 busy."""
+        what = "licence deregistration"
+        response = await self._call("DELETE", "licensing/deregistration", what=what)
+        code = response.status_code
+        if code == 202:
+            return LicenseDeregistrationResult(
+                outcome="local-only",
+                status_code=code,
+                reason="deregistered locally; the licensing server was not told",
+            )
+        if code == 400:
+            return LicenseDeregistrationResult(
+                outcome="not-registered", status_code=code, reason=error_reason(response)
+            )
+        if code == 409:
+            return LicenseDeregistrationResult(
+                outcome="busy", status_code=code, reason=error_reason(response)
+            )
+        _raise_for_status(response, what)
+        return LicenseDeregistrationResult(outcome="deregistered", status_code=code)
+
+    @typed_errors
+    async def new_activity_events(self) -> list[CmlActivityEvent]:
+        """Activity events newer than the cursor, oldest first; the cursor then moves on.
+
+        ``telemetry/events`` returns the whole history: the cursor (newest timestamp seen and
+        fingerprints of the events at that instant) keeps an event from counting twice.
+        """
+        response = await self._call("GET", "telemetry/events", what="telemetry/events")
+        _raise_for_status(response, "telemetry/events")
+        events = parse_events(_json(response, "telemetry/events"))
+        cursor = self._cursor
+        seen_at_newest = set(cursor.fingerprints_at_newest)
+
+        def is_new(event: TelemetryEvent) -> bool:
+            if cursor.newest is None or event.timestamp > cursor.newest:
+                return True
+            return event.timestamp == cursor.newest and event.fingerprint not in seen_at_newest
+
+        fresh = [event for event in events if is_new(event)]
+        if fresh:
+            newest = max(event.timestamp for event in fresh)
+            at_newest = {event.fingerprint for event in fresh if event.timestamp == newest}
+            if newest == cursor.newest:
+                at_newest |= seen_at_newest
+            self._cursor = ActivityCursor(
+                newest=newest, fingerprints_at_newest=tuple(sorted(at_newest))
+            )
+        activity = [
+            CmlActivityEvent(
+                category=event.category, timestamp=event.timestamp, user_id=event.user_id
+            )
+            for event in fresh
+            if event.category in ACTIVITY_CATEGORIES
+            and not (
+                event.category == "user_activity"
+                and (event.user_id or "").startswith(AUTOMATION_USER_PREFIX)
+            )
+        ]
+        return sorted(activity, key=lambda event: event.timestamp)
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._http.aclose()
+        except Exception:  # closing a broken connection must not fail the caller
+            pass

@@ -1,0 +1,1 @@
+"""Tests of the CML client and the fake CML server."""
