@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.store_fixtures",
     "tests.fixtures.moto_fixtures",
     "tests.fixtures.cml_fixtures",
+    "tests.fixtures.fleet_fixtures",
 ]
