@@ -1,0 +1,96 @@
+"""The headless CLI, end to end: a real cmltui process against moto and the fake CML server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cmltui.demo.fake_cml import DEMO_LICENSE_TOKEN
+from cmltui.demo.fleet import write_toml
+from tests.fixtures.moto_fixtures import MOTO_REGIONS
+
+
+def _write_config(fleet, tmp_path: Path) -> Path:
+    path = tmp_path / "cli-config.toml"
+    write_toml(path, fleet.config.model_dump(mode="json", exclude_none=True))
+    return path
+
+
+def _cmltui(config_path: Path, *args: str, env: dict[str, str] | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "cmltui", "--config", str(config_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+async def test_refresh_list_actions_events_from_the_command_line(fleet, tmp_path):
+    await fleet.launch("cli-a", running_labs=1)
+    await fleet.launch("cli-b", region=MOTO_REGIONS[1])
+    await fleet.launch("cli-lic", licensed=False)
+    config_path = _write_config(fleet, tmp_path)
+
+    refresh = _cmltui(config_path, "refresh", "--json")
+    assert refresh.returncode == 0, refresh.stderr
+    summary = json.loads(refresh.stdout)
+    assert summary["workers_seen"] == 3
+    assert summary["aws_requests"] >= 2 * len(MOTO_REGIONS)  # describe + CloudWatch per region
+    assert summary["cml_requests"] > 0 and summary["cml_logins"] == 3
+    assert summary["errors"] == []
+
+    listing = _cmltui(config_path, "list", "--json")
+    assert listing.returncode == 0, listing.stderr
+    rows = {row["name"]: row for row in json.loads(listing.stdout)}
+    assert rows["cli-a"]["status"] == "running" and rows["cli-a"]["active_labs"] == 1
+    assert rows["cli-b"]["region"] == MOTO_REGIONS[1]
+
+    stop = _cmltui(config_path, "stop", "cli-b")
+    assert stop.returncode == 0, stop.stderr
+    assert "stop: cli-b" in stop.stdout
+    refused = _cmltui(config_path, "start", "cli-a")
+    assert refused.returncode == 1
+    assert "not stopped" in refused.stderr
+
+    no_yes = _cmltui(config_path, "terminate", "cli-b")
+    assert no_yes.returncode == 2 and "--yes" in no_yes.stderr
+    terminate = _cmltui(config_path, "terminate", "cli-b", "--yes")
+    assert terminate.returncode == 0, terminate.stderr
+
+    unknown = _cmltui(config_path, "stop", "nobody")
+    assert unknown.returncode == 1 and "no such worker: nobody" in unknown.stderr
+
+    missing_token = _cmltui(config_path, "license", "register", "cli-lic", "--token-env", "NOPE")
+    assert missing_token.returncode == 2
+    fleet.cml.worker(fleet.cml.worker_keys()[-1]).registration_seconds = 0.0
+    register = _cmltui(
+        config_path, "license", "register", "cli-lic", env={"CML_LICENSE_TOKEN": DEMO_LICENSE_TOKEN}
+    )
+    assert register.returncode == 0, register.stderr
+    assert DEMO_LICENSE_TOKEN not in register.stdout + register.stderr
+
+    create = _cmltui(config_path, "create", "--name", "cli-new", "--region", MOTO_REGIONS[0])
+    assert create.returncode == 0, create.stderr
+
+    events = _cmltui(config_path, "events", "cli-b", "--json")
+    assert events.returncode == 0, events.stderr
+    trail = json.loads(events.stdout)
+    types = [e["type"] for e in trail]
+    assert types[0] == "cmltui.worker.created.v1"
+    # The later commands' EC2 refresh confirmed the termination, with who asked for it.
+    terminated = [e for e in trail if e["type"] == "cmltui.worker.terminated.v1"]
+    assert len(terminated) == 1 and terminated[0]["data"]["terminated_by"]
+    new_statuses = [
+        e["data"]["new_status"] for e in trail if e["type"] == "cmltui.worker.status-updated.v1"
+    ]
+    assert new_statuses[-4:] == ["stopping", "stopped", "shutting-down", "terminated"]
+    all_events = json.loads(_cmltui(config_path, "events", "--json").stdout)
+    assert all(e["specversion"] == "1.0" and e["subject"] for e in all_events)
+    text = _cmltui(config_path, "events")
+    assert "cli-new" in text.stdout and "license-updated" in text.stdout
