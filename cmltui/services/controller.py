@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from cmltui.aws.dto import CMLWorkerInstanceDto
 from cmltui.aws.errors import AwsError
-from cmltui.cml.errors import CmlError
+from cmltui.cml.errors import CmlError, CmlNotReadyError
 from cmltui.cml.status_map import service_status_for
 from cmltui.config import Config
 from cmltui.domain.clock import Clock, utc_now
@@ -191,7 +191,8 @@ class FleetController:
             for wid, rt in self._runtime.items()
             if rt.cml_error and rt.cml_error_since and wid in self._workers
         ]
-        return tuple(self._region_errors.values()) + tuple(worker_errors)
+        region_errors = sorted(self._region_errors.values(), key=lambda h: h.source)
+        return tuple(region_errors) + tuple(sorted(worker_errors, key=lambda h: h.source))
 
     def _change_set(self, worker_ids: Sequence[str], *, full: bool) -> ChangeSet:
         now = self._clock()
@@ -512,14 +513,15 @@ class FleetController:
             info = await client.system_information()
         except CmlError as err:
             worker.update_service_status(service_status_for(err), endpoint)
-            self._set_cml_error(worker, err.reason)
+            # A controller that is still booting is a state (STARTING), not an error.
+            self._set_cml_error(worker, None if isinstance(err, CmlNotReadyError) else err.reason)
             runtime.cml_cpu_known = False
             return
         service = service_status_for(info)
         runtime.version_supported = info.version_supported
         worker.update_service_status(service, endpoint, cml_version=info.version)
         if service != CMLServiceStatus.AVAILABLE:
-            self._set_cml_error(worker, None if info.ready else "CML is starting")
+            self._set_cml_error(worker, None)
             runtime.cml_cpu_known = False
             return
         now = self._clock()
