@@ -296,26 +296,35 @@ class FleetController:
 
     # ------------------------------------------------------------------ persistence
     async def _commit(self) -> int:
-        """One store write for every worker with new events."""
-        if self.read_only and getattr(self._repository, "read_only", False):
-            return 0
+        """One store write for every worker with new events (or a retry of a failed write).
+
+        A failed write (disk full, folder gone) keeps everything in memory: the store holds the
+        whole document and the next cycle writes it again; the error shows until then.
+        """
+        if getattr(self._repository, "read_only", False):
+            return 0  # another cmltui holds the data file; it does the writing
         changed = [w for w in self._workers.values() if w.uncommitted_events]
-        if not changed:
+        retry_pending = bool(getattr(self._repository, "pending_write", False))
+        if not changed and not retry_pending:
             return 0
         async with self._commit_lock:
             try:
-                return await self._repository.save_many_async(changed)
-            except Exception as err:  # StoreWriteError and friends: keep state, retry next cycle
+                if changed:
+                    saved = await self._repository.save_many_async(changed)
+                else:
+                    await self._repository.flush_async()
+                    saved = 0
+            except Exception as err:  # StoreWriteError and friends
+                previous = self._region_errors.get("store")
                 self._region_errors["store"] = SourceHealth(
-                    "store", f"cannot save: {err}", self._clock()
+                    "store",
+                    f"cannot save the data file: {err}",
+                    previous.since if previous else self._clock(),
                 )
                 log.warning("store write failed: %s", err)
                 return 0
-            finally:
-                if "store" in self._region_errors and not any(
-                    w.uncommitted_events for w in changed
-                ):
-                    self._region_errors.pop("store", None)
+            self._region_errors.pop("store", None)
+            return saved
 
     # ------------------------------------------------------------------ EC2
     def _endpoint_for(self, dto: CMLWorkerInstanceDto) -> str | None:
