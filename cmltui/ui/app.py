@@ -1,0 +1,244 @@
+"""The Textual application: a thin layer that renders change sets and forwards operator requests.
+
+It talks only to the ``FleetService`` protocol. The service calls our listener on the event
+loop's thread; the listener posts a message and the handler renders it, so widgets are only
+ever touched from message handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from textual import work
+from textual.app import App
+from textual.message import Message
+
+from cmltui.config import Config, default_log_dir
+from cmltui.domain.clock import Clock, utc_now
+from cmltui.services.ports import FleetService
+from cmltui.services.snapshot import ActionResult, ChangeSet
+from cmltui.ui.actions import FleetCommands
+from cmltui.ui.formatting import clean
+from cmltui.ui.screens.main import MainScreen, ReadOnlyMainScreen
+
+log = logging.getLogger("cmltui.ui")
+
+#: How often the app checks that its terminal is still there (cheap: one isatty call).
+TTY_CHECK_SECONDS = 2.0
+#: How long quitting waits for the controller to stop its loops and close its clients.
+STOP_TIMEOUT_SECONDS = 5.0
+#: After a hang-up, how long Textual gets to restore the terminal before the process just ends.
+EXIT_GRACE_SECONDS = 3.0
+
+
+class FleetChanged(Message):
+    """A change set from the controller, delivered on the app's message queue."""
+
+    def __init__(self, change_set: ChangeSet) -> None:
+        super().__init__()
+        self.change_set = change_set
+
+
+def open_log_file(log_path: Path) -> logging.Handler:
+    """A log file readable by its owner only (0600): errors may quote hosts and endpoints."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.close(descriptor)
+    os.chmod(log_path, 0o600)
+    handler = logging.FileHandler(log_path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    return handler
+
+
+def _already_logging_to(log_path: Path) -> bool:
+    target = str(log_path.resolve()) if log_path.exists() else str(log_path)
+    for logger in (logging.getLogger(), logging.getLogger("cmltui")):
+        for handler in logger.handlers:
+            if isinstance(handler, logging.FileHandler) and handler.baseFilename == target:
+                return True
+    return False
+
+
+class CmlTuiApp(App[None]):
+    """The cmltui dashboard."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "cmltui"
+    COMMANDS = App.COMMANDS | {FleetCommands}
+    # Quitting is the main screen's `q`; ctrl+q stays Textual's default everywhere.
+
+    def __init__(
+        self,
+        service: FleetService,
+        *,
+        config: Config,
+        aws_profile_label: str,
+        read_only: bool,
+        clock: Clock | None = None,
+        log_path: Path | None = None,
+        notices: Sequence[str] = (),
+    ) -> None:
+        super().__init__()
+        self.service = service
+        self.config = config
+        self.aws_profile_label = aws_profile_label
+        self.read_only = read_only or config.read_only
+        self.clock: Clock = clock or utc_now
+        self.log_path = log_path or default_log_dir() / "cmltui.log"
+        #: Unexpected errors caught and shown as toasts (tests assert it stays empty).
+        self.unexpected_errors: list[BaseException] = []
+        self._log_handler: logging.Handler | None = None
+        self._stopping = False
+        self._watchdog_armed = False
+        #: Start-up warnings (e.g. the data file was recovered), shown as toasts once mounted.
+        self.notices = list(notices)
+        self.main_screen: MainScreen = ReadOnlyMainScreen() if self.read_only else MainScreen()
+
+    # -- start and stop -----------------------------------------------------------------------
+
+    async def on_mount(self) -> None:
+        self._open_log()
+        await self.push_screen(self.main_screen)
+        self.service.subscribe(self._on_change_set)
+        # First paint from what is stored: never wait for the network to show something.
+        self.main_screen.apply_change_set(self.service.current())
+        self.set_interval(1.0, self.main_screen.tick)
+        for notice in self.notices:
+            self.notify(clean(notice), severity="warning", markup=False, timeout=15)
+        self._start_service()
+        if not self.is_headless:
+            self._watch_terminal()
+
+    def _open_log(self) -> None:
+        if _already_logging_to(self.log_path):
+            return  # the launcher set up this file on the root logger already
+        try:
+            self._log_handler = open_log_file(self.log_path)
+        except OSError as err:
+            self.notify(
+                f"Cannot write the log file {self.log_path}: {err}",
+                severity="warning",
+                markup=False,
+            )
+            return
+        logging.getLogger("cmltui").addHandler(self._log_handler)
+
+    @work(exclusive=True, group="service-start", exit_on_error=False)
+    async def _start_service(self) -> None:
+        try:
+            await self.service.start()
+        except Exception as err:
+            self.log_unexpected(err)
+
+    def _watch_terminal(self) -> None:
+        """Exit cleanly when the terminal goes away (SSH drop) instead of spinning."""
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(signal_number, self._exit_from_signal, signal_number)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+        self.set_interval(TTY_CHECK_SECONDS, self._check_tty)
+
+    def _exit_from_signal(self, signal_number: int) -> None:
+        log.info("signal %s received: quitting", signal.Signals(signal_number).name)
+        self._quit_without_terminal(128 + signal_number)
+
+    def _quit_without_terminal(self, exit_code: int) -> None:
+        """Stop the controller (data saved), then exit even if the terminal is gone.
+
+        With the terminal gone, Textual's own shutdown can block forever writing the
+        terminal-restore sequences (measured: its writer thread's queue.put never returns after
+        a SIGHUP). A daemon watchdog ends the process once the controller has had its time.
+        """
+        if not self._watchdog_armed:
+            self._watchdog_armed = True
+            watchdog = threading.Timer(
+                STOP_TIMEOUT_SECONDS + EXIT_GRACE_SECONDS, os._exit, args=(exit_code,)
+            )
+            watchdog.daemon = True
+            watchdog.start()
+        self.call_later(self.action_quit)
+
+    def _check_tty(self) -> None:
+        try:
+            still_there = sys.stdin is not None and sys.stdin.isatty()
+        except (ValueError, OSError):
+            still_there = False
+        if not still_there:
+            log.info("stdin is no longer a terminal: quitting")
+            self._quit_without_terminal(129)
+
+    async def action_quit(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        await self._stop_service()
+        self.exit()
+
+    async def _stop_service(self) -> None:
+        try:
+            await asyncio.wait_for(self.service.stop(), STOP_TIMEOUT_SECONDS)
+        except Exception as err:  # a stuck or failing stop must not keep the terminal hostage
+            log.warning("stopping the controller failed: %r", err)
+
+    async def on_unmount(self) -> None:
+        if not self._stopping:
+            self._stopping = True
+            await self._stop_service()
+        if self._log_handler is not None:
+            logging.getLogger("cmltui").removeHandler(self._log_handler)
+            self._log_handler.close()
+
+    # -- change sets --------------------------------------------------------------------------
+
+    def _on_change_set(self, change_set: ChangeSet) -> None:
+        """The service's listener: hand over to the message queue, touch no widget here."""
+        self.post_message(FleetChanged(change_set))
+
+    def on_fleet_changed(self, message: FleetChanged) -> None:
+        with self.batch_update():
+            self.main_screen.apply_change_set(message.change_set)
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def run_fleet_action(self, action_id: str) -> None:
+        """Run a registry action on the main screen (the command palette's entry point)."""
+        self.call_later(self.main_screen.run_action, action_id)
+
+    @work(exclusive=False, group="fleet-actions", exit_on_error=False)
+    async def run_service_action(
+        self, label: str, call: Callable[[], Awaitable[ActionResult]]
+    ) -> None:
+        """Send one operator request (ids already captured) and toast what happened."""
+        try:
+            result = await call()
+        except Exception as err:
+            self.log_unexpected(err, doing=label)
+            return
+        self.notify_result(result)
+
+    def notify_result(self, result: ActionResult | None) -> None:
+        if result is None:
+            return
+        severity = "information" if result.ok else ("error" if result.failed else "warning")
+        # Names and errors are remote text: never markup.
+        self.notify(
+            clean(result.summary()), severity=severity, markup=False, timeout=4 if result.ok else 10
+        )
+
+    def log_unexpected(self, error: BaseException, *, doing: str = "") -> None:
+        """Log the traceback to the log file; show one line to the operator."""
+        self.unexpected_errors.append(error)
+        log.error("unexpected error%s", f" during {doing}" if doing else "", exc_info=error)
+        message = f"Unexpected error{f' during {doing}' if doing else ''}: {clean(error)}"
+        self.notify(
+            f"{message} (details in {self.log_path})", severity="error", markup=False, timeout=10
+        )

@@ -1,0 +1,269 @@
+"""Forms: new worker (validated as typed) and licence register / deregister (progress shown)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, LoadingIndicator, Select, Static
+
+from cmltui.config import Config
+from cmltui.services.snapshot import ActionResult, WorkerSnapshot
+from cmltui.ui.formatting import clean, license_text, plain
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+
+
+class NewWorkerForm(BaseModel):
+    """What the new-worker dialog sends; each field is checked as the operator types."""
+
+    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+
+    name: str
+    region: str
+    instance_type: str
+    allowed_regions: tuple[str, ...]
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, value: str) -> str:
+        if not value:
+            raise ValueError("required")
+        if len(value) > 64:
+            raise ValueError("at most 64 characters")
+        if not _NAME.match(value):
+            raise ValueError("letters, digits, space . _ - (starting with a letter or digit)")
+        return value
+
+    @field_validator("instance_type")
+    @classmethod
+    def _instance_type_ok(cls, value: str) -> str:
+        if not _INSTANCE_TYPE.match(value):
+            raise ValueError("an EC2 type such as c5.2xlarge")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region_ok(cls, value: str, info) -> str:
+        allowed = info.data.get("allowed_regions") if info.data else None
+        if allowed is not None and value not in allowed:
+            raise ValueError("one of the configured regions")
+        return value
+
+    @classmethod
+    def field_errors(cls, **values: object) -> dict[str, str]:
+        """Validate; map each bad field to its message (empty when valid)."""
+        try:
+            cls.model_validate(values)
+        except ValidationError as err:
+            return {
+                str(error["loc"][0]): error["msg"].removeprefix("Value error, ")
+                for error in err.errors()
+                if error["loc"]
+            }
+        return {}
+
+
+def ami_for(config: Config, region: str) -> str:
+    ami_id = config.cml_worker_ami_ids.get(region)
+    ami_name = config.cml_worker_ami_names.get(region)
+    if ami_id and ami_name:
+        return f"{ami_id} ({ami_name})"
+    return ami_id or (f"by name: {ami_name}" if ami_name else "none configured for this region")
+
+
+@dataclass(frozen=True, slots=True)
+class NewWorkerRequest:
+    name: str
+    region: str
+    instance_type: str
+
+
+class NewWorkerScreen(ModalScreen[NewWorkerRequest | None]):
+    """Name, region, instance type; the AMI for the region is shown. Nothing sent until valid."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(classes="dialog")
+        self.config = config
+        self.regions = tuple(config.regions)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box form"):
+            yield Static(Text("New CML worker", style="bold"), classes="dialog-title")
+            with Horizontal(classes="form-row"):
+                yield Static("Name", classes="form-label")
+                yield Input(placeholder="e.g. lab-team-a", id="name")
+                yield Static("", id="name-error", classes="form-error")
+            with Horizontal(classes="form-row"):
+                yield Static("Region", classes="form-label")
+                yield Select(
+                    [(region, region) for region in self.regions],
+                    value=self.regions[0],
+                    allow_blank=False,
+                    id="region",
+                )
+                yield Static("", id="region-error", classes="form-error")
+            with Horizontal(classes="form-row"):
+                yield Static("Instance type", classes="form-label")
+                yield Input(value=self.config.cml_worker_instance_type, id="instance_type")
+                yield Static("", id="instance_type-error", classes="form-error")
+            with Horizontal(classes="form-row"):
+                yield Static("AMI", classes="form-label")
+                yield Static(plain(ami_for(self.config, self.regions[0])), id="ami")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Create", id="create", variant="primary", disabled=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+        self._validate()
+
+    def _values(self) -> dict[str, object]:
+        region = self.query_one("#region", Select).value
+        return {
+            "name": self.query_one("#name", Input).value,
+            "region": region if isinstance(region, str) else "",
+            "instance_type": self.query_one("#instance_type", Input).value,
+            "allowed_regions": self.regions,
+        }
+
+    def _validate(self) -> dict[str, str]:
+        values = self._values()
+        errors = NewWorkerForm.field_errors(**values)
+        for field in ("name", "region", "instance_type"):
+            message = errors.get(field, "")
+            # An empty name is not an error until the operator has typed something.
+            if field == "name" and not values["name"]:
+                message = ""
+            self.query_one(f"#{field}-error", Static).update(Text(message, style="red"))
+        self.query_one("#create", Button).disabled = bool(errors)
+        return errors
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._validate()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self.query_one("#ami", Static).update(plain(ami_for(self.config, event.value)))
+        self._validate()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self._submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "create":
+            self._submit()
+        else:
+            self.dismiss(None)
+
+    def _submit(self) -> None:
+        if self._validate():
+            return
+        form = NewWorkerForm.model_validate(self._values())
+        self.dismiss(NewWorkerRequest(form.name, form.region, form.instance_type))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+LicenceCall = Callable[[], Awaitable[ActionResult]]
+
+
+class LicenceScreen(ModalScreen[ActionResult | None]):
+    """Register with a token (masked) or deregister; shows progress until CML answers."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
+
+    def __init__(
+        self,
+        worker: WorkerSnapshot,
+        register: Callable[[str], Awaitable[ActionResult]],
+        deregister: LicenceCall,
+    ) -> None:
+        super().__init__(classes="dialog")
+        self.worker = worker
+        self._register = register
+        self._deregister = deregister
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        current = Text("Current licence: ")
+        current.append_text(license_text(self.worker.license_status))
+        if self.worker.license_token_masked:
+            current.append(f"  token {clean(self.worker.license_token_masked)}")
+        with Vertical(classes="dialog-box form"):
+            title = Text("Licence of ", style="bold")
+            title.append_text(plain(self.worker.name, "bold"))
+            yield Static(title, classes="dialog-title")
+            yield Static(current)
+            with Horizontal(classes="form-row"):
+                yield Static("Token", classes="form-label")
+                yield Input(password=True, placeholder="smart licensing token", id="token")
+                yield Static("", id="token-error", classes="form-error")
+            yield LoadingIndicator(id="licence-progress")
+            yield Static("", id="licence-status")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Deregister", id="deregister", variant="warning")
+                yield Button("Register", id="register", variant="primary", disabled=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#licence-progress").display = False
+        self.query_one("#token", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        token = event.value.strip()
+        problem = "" if not token or len(token) >= 8 else "too short for a token"
+        self.query_one("#token-error", Static).update(Text(problem, style="red"))
+        self.query_one("#register", Button).disabled = self.busy or not token or bool(problem)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if not self.query_one("#register", Button).disabled:
+            self._run("register")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id in ("register", "deregister"):
+            self._run(event.button.id)
+        else:
+            self.action_cancel()
+
+    def _run(self, what: str) -> None:
+        if self.busy:
+            return
+        self.busy = True
+        for button in self.query(Button):
+            button.disabled = True
+        self.query_one("#licence-progress").display = True
+        verb = "Registering" if what == "register" else "Deregistering"
+        self.query_one("#licence-status", Static).update(
+            Text(f"{verb}… waiting for CML to answer", style="italic")
+        )
+        token = self.query_one("#token", Input).value.strip()
+        self._call(what, token)
+
+    @work(exclusive=True, group="licence", exit_on_error=False)
+    async def _call(self, what: str, token: str) -> None:
+        try:
+            result = await (self._register(token) if what == "register" else self._deregister())
+        except Exception as err:  # the app logs it; the dialog must still close
+            self.app.log_unexpected(err)  # type: ignore[attr-defined]
+            result = ActionResult(what, failed=(f"{self.worker.name}: {err}",))
+        self.dismiss(result)
+
+    def action_cancel(self) -> None:
+        if self.busy:
+            # The request is in flight: closing now would hide its outcome.
+            self.notify("Waiting for CML to answer…", severity="warning")
+            return
+        self.dismiss(None)

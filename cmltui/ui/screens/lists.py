@@ -1,0 +1,172 @@
+"""Read-mostly screens: import discovered instances, the event trail, and help."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, LoadingIndicator, SelectionList, Static
+from textual.widgets.selection_list import Selection
+
+from cmltui.aws.dto import CMLWorkerInstanceDto
+from cmltui.domain.events import CloudEvent
+from cmltui.ui.actions import GROUP_TITLES, visible_actions
+from cmltui.ui.formatting import clean, plain
+from cmltui.ui.widgets.detail import describe_event
+
+
+def instance_label(instance: CMLWorkerInstanceDto) -> Text:
+    label = plain(instance.name, "bold")
+    label.append(
+        f"  {instance.aws_instance_id}  {instance.region}  {instance.state.value}"
+        f"  {clean(instance.instance_type)}  {clean(instance.ami_name)}"
+    )
+    return label
+
+
+class ImportScreen(ModalScreen[list[CMLWorkerInstanceDto] | None]):
+    """Lists what ``discover()`` finds; the operator picks which instances to manage."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
+
+    def __init__(self, discover: Callable[[], Awaitable[list[CMLWorkerInstanceDto]]]) -> None:
+        super().__init__(classes="dialog")
+        self._discover = discover
+        self.instances: list[CMLWorkerInstanceDto] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box wide"):
+            yield Static(Text("Import discovered instances", style="bold"), classes="dialog-title")
+            yield Static(Text("Looking for CML workers not managed yet…"), id="import-status")
+            yield LoadingIndicator(id="import-progress")
+            yield SelectionList[int](id="import-list")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Import selected", id="import", variant="primary", disabled=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#import-list").display = False
+        self._load()
+
+    @work(exclusive=True, group="discover", exit_on_error=False)
+    async def _load(self) -> None:
+        try:
+            self.instances = await self._discover()
+        except Exception as err:
+            self.app.log_unexpected(err)  # type: ignore[attr-defined]
+            self.query_one("#import-status", Static).update(
+                Text(f"Discovery failed: {clean(err)}", style="red")
+            )
+            self.query_one("#import-progress").display = False
+            return
+        self.query_one("#import-progress").display = False
+        status = self.query_one("#import-status", Static)
+        if not self.instances:
+            status.update(Text("Nothing to import: every CML-looking instance is managed."))
+            return
+        status.update(Text(f"{len(self.instances)} found. space selects, enter imports."))
+        selection_list = self.query_one("#import-list", SelectionList)
+        selection_list.add_options(
+            [Selection(instance_label(inst), index) for index, inst in enumerate(self.instances)]
+        )
+        selection_list.display = True
+        selection_list.highlighted = 0
+        selection_list.focus()
+
+    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
+        self.query_one("#import", Button).disabled = not event.selection_list.selected
+
+    @property
+    def chosen(self) -> list[CMLWorkerInstanceDto]:
+        indexes = self.query_one("#import-list", SelectionList).selected
+        return [self.instances[index] for index in sorted(indexes)]
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "import" and self.chosen:
+            self.dismiss(self.chosen)
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class EventTrailScreen(ModalScreen[None]):
+    """The audit trail of one worker (newest last), as recorded by the controller."""
+
+    BINDINGS = [Binding("escape,q,e", "close", "Close", show=False)]
+
+    def __init__(self, title: str, events: Sequence[CloudEvent]) -> None:
+        super().__init__(classes="dialog")
+        self.title_text = title
+        self.events = list(events)
+
+    def compose(self) -> ComposeResult:
+        lines = [describe_event(event) for event in self.events]
+        with Vertical(classes="dialog-box wide tall"):
+            heading = Text("Event trail: ", style="bold")
+            heading.append_text(plain(self.title_text, "bold"))
+            heading.append(f"  ({len(self.events)} events, newest last)", style="dim")
+            yield Static(heading, classes="dialog-title")
+            with VerticalScroll(id="event-trail"):
+                yield Static(Text("\n").join(lines) if lines else Text("No events.", style="dim"))
+            yield Static(Text("esc closes", style="dim"))
+
+    def on_mount(self) -> None:
+        trail = self.query_one("#event-trail", VerticalScroll)
+        trail.focus()
+        trail.scroll_end(animate=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def help_text(read_only: bool) -> Text:
+    """Every binding from the registry, grouped; read-only mode lists only what works."""
+    sections: list[Text] = []
+    for group, title in GROUP_TITLES.items():
+        specs = [spec for spec in visible_actions(read_only) if spec.group == group]
+        if not specs:
+            continue
+        lines = [Text(title, style="bold underline")]
+        for spec in specs:
+            line = Text()
+            line.append(f"  {spec.display:<10}", style="bold cyan")
+            line.append(spec.description)
+            lines.append(line)
+        sections.append(Text("\n").join(lines))
+    if read_only:
+        sections.append(
+            Text(
+                "Read-only mode: start, stop, terminate, new, licence and import are off.",
+                style="yellow",
+            )
+        )
+    sections.append(Text("ctrl+p opens the command palette.", style="dim"))
+    return Text("\n\n").join(sections)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", show=False)]
+
+    def __init__(self, read_only: bool) -> None:
+        super().__init__(classes="dialog")
+        self.read_only = read_only
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box wide tall"):
+            yield Static(Text("cmltui keys", style="bold"), classes="dialog-title")
+            with VerticalScroll(id="help-body"):
+                yield Static(help_text(self.read_only))
+            yield Static(Text("esc closes", style="dim"))
+
+    def on_mount(self) -> None:
+        self.query_one("#help-body").focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

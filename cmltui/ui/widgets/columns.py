@@ -1,0 +1,191 @@
+"""The worker table's columns: fixed widths, a drop priority, a cell renderer and a sort key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+
+from cmltui.domain.enums import CMLWorkerStatus
+from cmltui.services.snapshot import WorkerSnapshot
+from cmltui.ui.formatting import (
+    clean,
+    duration,
+    license_text,
+    percent_text,
+    plain,
+    service_text,
+    status_text,
+)
+
+#: DataTable pads every cell by one character each side.
+CELL_PADDING = 2
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(value: str | None) -> tuple[Any, ...]:
+    """Numeric-aware key: ``w2`` sorts before ``w10`` and ``2.10`` after ``2.9``."""
+    if not value:
+        return ()
+    return tuple(int(part) if part.isdigit() else part.lower() for part in _DIGITS.split(value))
+
+
+_STATUS_ORDER = {
+    status: index
+    for index, status in enumerate(
+        (
+            CMLWorkerStatus.RUNNING,
+            CMLWorkerStatus.PENDING,
+            CMLWorkerStatus.STOPPING,
+            CMLWorkerStatus.STOPPED,
+            CMLWorkerStatus.SHUTTING_DOWN,
+            CMLWorkerStatus.TERMINATED,
+            CMLWorkerStatus.UNKNOWN,
+        )
+    )
+}
+
+
+def _right(text: str, style: str = "") -> Text:
+    return Text(text, style=style, justify="right", no_wrap=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    label: str
+    width: int
+    #: Lower is more important; on a narrow terminal the highest priorities go first.
+    priority: int
+    render: Callable[[WorkerSnapshot], Text]
+    #: None: the column cannot be sorted on.
+    sort_key: Callable[[WorkerSnapshot], Any] | None = None
+    justify: str = "left"
+
+
+def _idle_cell(snapshot: WorkerSnapshot) -> Text:
+    if snapshot.idle_minutes is None:
+        return _right("—", "dim")
+    # "z" marks an idle worker so it reads without colour too.
+    marker = "z " if snapshot.is_idle else ""
+    style = "yellow" if snapshot.is_idle else ""
+    return _right(marker + duration(snapshot.idle_minutes * 60), style)
+
+
+def _version_cell(snapshot: WorkerSnapshot) -> Text:
+    if snapshot.cml_version and not snapshot.cml_version_supported:
+        return plain(snapshot.cml_version, "red")
+    return plain(snapshot.cml_version, "" if snapshot.cml_version else "dim")
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("name", "Name", 18, 0, lambda s: plain(s.name), lambda s: natural_key(s.name)),
+    Column("region", "Region", 10, 3, lambda s: plain(s.region), lambda s: s.region),
+    Column(
+        "state",
+        "State",
+        15,
+        0,
+        lambda s: status_text(s.status),
+        lambda s: _STATUS_ORDER.get(s.status, 99),
+    ),
+    Column(
+        "service",
+        "CML",
+        13,
+        1,
+        lambda s: service_text(s.service_status),
+        lambda s: s.service_status.value,
+    ),
+    Column("version", "Version", 8, 4, _version_cell, lambda s: natural_key(s.cml_version)),
+    Column(
+        "licence",
+        "Licence",
+        12,
+        5,
+        lambda s: license_text(s.license_status),
+        lambda s: s.license_status.value,
+    ),
+    Column(
+        "labs",
+        "Labs",
+        4,
+        2,
+        lambda s: _right(str(s.active_labs_count), "bold" if s.active_labs_count else "dim"),
+        lambda s: s.active_labs_count,
+        "right",
+    ),
+    Column(
+        "cpu",
+        "CPU",
+        5,
+        1,
+        lambda s: percent_text(s.cpu_utilization),
+        lambda s: s.cpu_utilization,
+        "right",
+    ),
+    Column(
+        "mem",
+        "Mem",
+        5,
+        2,
+        lambda s: percent_text(s.memory_utilization),
+        lambda s: s.memory_utilization,
+        "right",
+    ),
+    Column("idle", "Idle", 8, 2, _idle_cell, lambda s: s.idle_minutes, "right"),
+    Column(
+        "uptime",
+        "Uptime",
+        7,
+        6,
+        lambda s: _right(duration(s.uptime_seconds)),
+        lambda s: s.uptime_seconds,
+        "right",
+    ),
+    Column(
+        "cost",
+        "$/h",
+        6,
+        4,
+        lambda s: _right(f"{s.hourly_cost_usd:.2f}"),
+        lambda s: s.hourly_cost_usd,
+        "right",
+    ),
+)
+
+COLUMNS_BY_KEY: dict[str, Column] = {column.key: column for column in COLUMNS}
+#: The mark column (width 1) always comes first and carries the worker id for sorting.
+MARK_WIDTH = 1
+#: The name column takes spare width up to this much.
+NAME_MAX_WIDTH = 30
+
+
+def fit_columns(available_width: int) -> tuple[list[Column], int]:
+    """The columns that fit, in display order, and the width the name column gets."""
+    remaining = available_width - (MARK_WIDTH + CELL_PADDING)
+    chosen: set[str] = set()
+    for column in sorted(COLUMNS, key=lambda c: c.priority):
+        needed = column.width + CELL_PADDING
+        if needed <= remaining or column.priority == 0:
+            chosen.add(column.key)
+            remaining -= needed
+    name_width = COLUMNS_BY_KEY["name"].width + max(
+        0, min(remaining, NAME_MAX_WIDTH - COLUMNS_BY_KEY["name"].width)
+    )
+    return [column for column in COLUMNS if column.key in chosen], name_width
+
+
+def filter_fields(snapshot: WorkerSnapshot) -> tuple[str, ...]:
+    """What ``/`` searches: name, region, state, CML version (and the ids, handy to paste)."""
+    return (
+        clean(snapshot.name, missing=""),
+        snapshot.region,
+        snapshot.status.value,
+        clean(snapshot.cml_version, missing=""),
+        snapshot.id,
+        snapshot.aws_instance_id or "",
+    )

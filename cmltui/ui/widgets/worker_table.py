@@ -1,0 +1,290 @@
+"""The fleet table: one row per worker keyed by its id, updated as a diff of changed cells."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.text import Text
+from textual.coordinate import Coordinate
+from textual.events import Resize
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+
+from cmltui.services.snapshot import ChangeSet, WorkerSnapshot
+from cmltui.ui.formatting import SortableText
+from cmltui.ui.widgets.columns import (
+    COLUMNS_BY_KEY,
+    MARK_WIDTH,
+    Column,
+    filter_fields,
+    fit_columns,
+    natural_key,
+)
+
+MARK_COLUMN = "mark"
+_SCROLLBAR_ALLOWANCE = 2
+
+
+def compile_filter(text: str) -> re.Pattern[str] | None:
+    """A case-insensitive regex; text that is not a valid regex is matched literally."""
+    if not text:
+        return None
+    try:
+        return re.compile(text, re.IGNORECASE)
+    except re.error:
+        return re.compile(re.escape(text), re.IGNORECASE)
+
+
+class WorkerTable(DataTable):
+    """Keyed DataTable of workers. The app feeds it change sets; it never fetches anything."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        self.snapshots: dict[str, WorkerSnapshot] = {}
+        self.marked: set[str] = set()
+        self.sort_column: str = "name"
+        self.sort_reverse: bool = False
+        self._filter_text = ""
+        self._filter: re.Pattern[str] | None = None
+        self._columns: list[Column] = []
+        self._name_width = COLUMNS_BY_KEY["name"].width
+        #: The cells last written per row, so an update touches changed cells only.
+        self._rendered: dict[str, dict[str, Text]] = {}
+
+    # -- public state -------------------------------------------------------------------------
+
+    @property
+    def selected_id(self) -> str | None:
+        if not self.row_count:
+            return None
+        try:
+            return self.coordinate_to_cell_key(Coordinate(self.cursor_row, 0)).row_key.value
+        except CellDoesNotExist:
+            return None
+
+    @property
+    def shown_ids(self) -> list[str]:
+        """Worker ids of the rows in display order."""
+        return [row.key.value for row in self.ordered_rows if row.key.value is not None]
+
+    @property
+    def column_keys(self) -> list[str]:
+        return [column.key for column in self._columns]
+
+    @property
+    def filter_text(self) -> str:
+        return self._filter_text
+
+    def target_ids(self) -> list[str]:
+        """What an action applies to: the marked workers, else the selected one."""
+        if self.marked:
+            order = {worker_id: index for index, worker_id in enumerate(self.shown_ids)}
+            return sorted(self.marked, key=lambda worker_id: order.get(worker_id, len(order)))
+        selected = self.selected_id
+        return [selected] if selected else []
+
+    # -- layout -------------------------------------------------------------------------------
+
+    def on_resize(self, event: Resize) -> None:
+        self._fit_to(event.size.width)
+
+    def _fit_to(self, width: int) -> None:
+        columns, name_width = fit_columns(max(0, width - _SCROLLBAR_ALLOWANCE))
+        if [c.key for c in columns] == self.column_keys and name_width == self._name_width:
+            return
+        self._columns = columns
+        self._name_width = name_width
+        if self.sort_column not in self.column_keys:
+            self.sort_column = "name"
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Re-create columns and rows (only when the column set or the filter changes)."""
+        anchor = self.selected_id
+        self.clear(columns=True)
+        self._rendered.clear()
+        self.add_column(" ", width=MARK_WIDTH, key=MARK_COLUMN)
+        for column in self._columns:
+            width = self._name_width if column.key == "name" else column.width
+            label = Text(column.label, justify="right" if column.justify == "right" else "left")
+            self.add_column(label, width=width, key=column.key)
+        for snapshot in self.snapshots.values():
+            if self._matches(snapshot):
+                self._add(snapshot)
+        self._sort()
+        self._reanchor(anchor)
+
+    # -- change sets --------------------------------------------------------------------------
+
+    def apply(self, change_set: ChangeSet, *, full: bool = False) -> None:
+        """Apply a change set: touch only the rows and cells that changed, keep the cursor."""
+        anchor = self.selected_id
+        removed = set(change_set.removed_ids)
+        if full or change_set.is_full:
+            removed |= set(self.snapshots) - {snapshot.id for snapshot in change_set.changed}
+        if not self.columns:
+            # Not laid out yet: keep the data; the first resize builds the rows.
+            for worker_id in removed:
+                self.snapshots.pop(worker_id, None)
+                self.marked.discard(worker_id)
+            self.snapshots.update({snapshot.id: snapshot for snapshot in change_set.changed})
+            return
+        needs_sort = False
+        for worker_id in removed:
+            self.snapshots.pop(worker_id, None)
+            self.marked.discard(worker_id)
+            self._remove(worker_id)
+        for snapshot in change_set.changed:
+            previous = self.snapshots.get(snapshot.id)
+            self.snapshots[snapshot.id] = snapshot
+            visible = self._matches(snapshot)
+            if visible and snapshot.id in self._rendered:
+                needs_sort |= self._update(snapshot, previous)
+            elif visible:
+                self._add(snapshot)
+                needs_sort = True
+            else:
+                self._remove(snapshot.id)
+        if needs_sort:
+            self._sort()
+        self._reanchor(anchor)
+
+    def _cells(self, snapshot: WorkerSnapshot) -> dict[str, Text]:
+        marked = snapshot.id in self.marked
+        cells: dict[str, Text] = {
+            MARK_COLUMN: SortableText(
+                "●" if marked else " ", worker_id=snapshot.id, style="bold magenta"
+            )
+        }
+        for column in self._columns:
+            cells[column.key] = column.render(snapshot)
+        if marked:
+            # Marked rows also read differently without colour (the ● column) and in colour.
+            cells["name"] = Text.assemble(cells["name"], style="bold magenta")
+        return cells
+
+    def _add(self, snapshot: WorkerSnapshot) -> None:
+        cells = self._cells(snapshot)
+        self._rendered[snapshot.id] = cells
+        self.add_row(*[cells[key] for key in (MARK_COLUMN, *self.column_keys)], key=snapshot.id)
+
+    def _remove(self, worker_id: str) -> None:
+        if self._rendered.pop(worker_id, None) is None:
+            return
+        try:
+            self.remove_row(worker_id)
+        except RowDoesNotExist:
+            pass
+
+    def _update(self, snapshot: WorkerSnapshot, previous: WorkerSnapshot | None) -> bool:
+        """Write the cells that differ; return True when the sort column changed."""
+        old_cells = self._rendered[snapshot.id]
+        new_cells = self._cells(snapshot)
+        for key, cell in new_cells.items():
+            if old_cells.get(key) != cell:
+                # Fixed widths: never update_width=True (it re-measures the whole column).
+                self.update_cell(snapshot.id, key, cell)
+        self._rendered[snapshot.id] = new_cells
+        column = COLUMNS_BY_KEY.get(self.sort_column)
+        if previous is None or column is None or column.sort_key is None:
+            return True
+        return self._sort_value(column, previous) != self._sort_value(column, snapshot)
+
+    # -- sorting ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _sort_value(column: Column, snapshot: WorkerSnapshot) -> tuple[Any, ...]:
+        assert column.sort_key is not None
+        value = column.sort_key(snapshot)
+        return (value is None, value if value is not None else 0)
+
+    def _row_sort_key(self, mark_cell: SortableText) -> tuple[Any, ...]:
+        snapshot = self.snapshots[mark_cell.worker_id]
+        column = COLUMNS_BY_KEY[self.sort_column]
+        missing, value = self._sort_value(column, snapshot)
+        # Missing values go last in either direction; the name then the id keep the order stable.
+        return (missing != self.sort_reverse, value, natural_key(snapshot.name), snapshot.id)
+
+    def _sort(self) -> None:
+        if self.row_count:
+            self.sort(MARK_COLUMN, key=self._row_sort_key, reverse=self.sort_reverse)
+
+    def set_sort(self, column_key: str, reverse: bool) -> None:
+        anchor = self.selected_id
+        self.sort_column = column_key
+        self.sort_reverse = reverse
+        self._sort()
+        self._reanchor(anchor)
+
+    def next_sort_column(self) -> str:
+        sortable = [c.key for c in self._columns if c.sort_key is not None]
+        if not sortable:
+            return self.sort_column
+        index = sortable.index(self.sort_column) if self.sort_column in sortable else -1
+        return sortable[(index + 1) % len(sortable)]
+
+    # -- cursor -------------------------------------------------------------------------------
+
+    def _reanchor(self, worker_id: str | None) -> None:
+        """Put the cursor back on the same worker (DataTable keeps the index, not the row)."""
+        if worker_id is None or worker_id not in self._rendered:
+            return
+        try:
+            index = self.get_row_index(worker_id)
+        except RowDoesNotExist:
+            return
+        if index != self.cursor_row:
+            self.move_cursor(row=index, animate=False)
+
+    def select_worker(self, worker_id: str) -> None:
+        self._reanchor(worker_id)
+
+    # -- filter and marks ---------------------------------------------------------------------
+
+    def _matches(self, snapshot: WorkerSnapshot) -> bool:
+        if self._filter is None:
+            return True
+        return any(self._filter.search(field) for field in filter_fields(snapshot))
+
+    def set_filter(self, text: str) -> None:
+        if text == self._filter_text:
+            return
+        self._filter_text = text
+        self._filter = compile_filter(text)
+        self._refill()
+
+    def _refill(self) -> None:
+        """Add and remove rows to match the filter (kept rows are untouched)."""
+        anchor = self.selected_id
+        added = False
+        for snapshot in self.snapshots.values():
+            visible = self._matches(snapshot)
+            if visible and snapshot.id not in self._rendered:
+                self._add(snapshot)
+                added = True
+            elif not visible:
+                self._remove(snapshot.id)
+        if added:
+            self._sort()
+        self._reanchor(anchor)
+
+    def toggle_marks(self, worker_ids: Iterable[str]) -> None:
+        for worker_id in worker_ids:
+            if worker_id in self.marked:
+                self.marked.discard(worker_id)
+            else:
+                self.marked.add(worker_id)
+            self._redraw_row(worker_id)
+
+    def set_marks(self, worker_ids: Sequence[str]) -> None:
+        changed = self.marked.symmetric_difference(worker_ids)
+        self.marked = set(worker_ids)
+        for worker_id in changed:
+            self._redraw_row(worker_id)
+
+    def _redraw_row(self, worker_id: str) -> None:
+        snapshot = self.snapshots.get(worker_id)
+        if snapshot is not None and worker_id in self._rendered:
+            self._update(snapshot, snapshot)

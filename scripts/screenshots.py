@@ -1,0 +1,98 @@
+"""Render the dashboard on the demo fleet into screenshots/ (SVG and PNG), at 120x35.
+
+The clock is frozen and the demo's seed fixed, so the pictures only change when the UI does
+(moto still picks its own instance ids). Run: ``python scripts/screenshots.py [--out DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cmltui.config import load_config  # noqa: E402
+from cmltui.demo.fleet import DemoFleet  # noqa: E402
+from cmltui.domain.clock import FrozenClock  # noqa: E402
+from cmltui.ui.app import CmlTuiApp  # noqa: E402
+from cmltui.wiring import build_runtime  # noqa: E402
+
+SIZE = (120, 35)
+SEED = 7
+#: (file stem, keys pressed from the main view, keys that close it again)
+SHOTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("main", ("j",), ()),
+    ("detail", ("enter",), ("escape",)),
+    ("terminate", ("ctrl+d",), ("escape",)),
+    ("new-worker", ("n", *"lab-team-b"), ("escape",)),
+    ("help", ("question_mark",), ("escape",)),
+)
+
+
+async def steady(pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    for screen in pilot.app.screen_stack:
+        for widget in screen.query("Input"):
+            widget.cursor_blink = False
+    await pilot.pause()
+    await pilot.pause()
+
+
+def to_png(svg_path: Path) -> Path:
+    import cairosvg
+
+    png_path = svg_path.with_suffix(".png")
+    cairosvg.svg2png(url=str(svg_path), write_to=str(png_path))
+    return png_path
+
+
+async def render(out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with DemoFleet(workers=8, seed=SEED) as info:
+        config, _, _ = load_config(info.config_path)
+        clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
+        runtime = build_runtime(config, clock=clock)
+        # Two passes: EC2 first, then CML telemetry for the instances EC2 reported.
+        await runtime.controller.refresh_once()
+        await runtime.controller.refresh_once()
+        app = CmlTuiApp(
+            runtime.controller,
+            config=config,
+            aws_profile_label="demo",
+            read_only=False,
+            clock=clock,
+            log_path=out_dir.parent / ".screenshots.log",
+        )
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await steady(pilot)
+                for stem, keys, close_keys in SHOTS:
+                    await pilot.press(*keys)
+                    await steady(pilot)
+                    svg = Path(app.save_screenshot(filename=f"{stem}.svg", path=str(out_dir)))
+                    written += [svg, to_png(svg)]
+                    if close_keys:
+                        await pilot.press(*close_keys)
+                        await steady(pilot)
+        finally:
+            await runtime.aclose()
+            (out_dir.parent / ".screenshots.log").unlink(missing_ok=True)
+    return written
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "screenshots"))
+    args = parser.parse_args()
+    for path in asyncio.run(render(Path(args.out))):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

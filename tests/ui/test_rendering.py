@@ -1,0 +1,194 @@
+"""Rendering rules checked on the in-memory service: safe text, freshness, errors, columns."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from rich.text import Text
+from textual.command import CommandPalette
+
+from cmltui.config import Config
+from cmltui.domain.clock import FrozenClock
+from cmltui.domain.enums import CMLWorkerStatus
+from cmltui.services.snapshot import SourceHealth
+from cmltui.ui.app import CmlTuiApp
+from cmltui.ui.formatting import clean, status_text
+from cmltui.ui.widgets.header import FleetHeader, OutageBanner, StatusLine
+from cmltui.ui.widgets.worker_table import WorkerTable, compile_filter
+from tests.ui.fake_service import NOW, FakeFleetService, make_snapshot
+
+
+def make_app(service: FakeFleetService, tmp_path: Path, *, read_only: bool = False, **config):
+    return CmlTuiApp(
+        service,
+        config=Config(regions=["us-east-1", "us-west-2"], **config),
+        aws_profile_label="lab-admin",
+        read_only=read_only,
+        clock=FrozenClock(NOW),
+        log_path=tmp_path / "cmltui.log",
+    )
+
+
+def test_clean_strips_terminal_controls():
+    assert clean("evil\x1b[2J\x07name\u202e") == "evil[2Jname"
+    assert clean(None) == "—"
+
+
+def test_states_differ_without_colour():
+    symbols = {status_text(status).plain.split()[0] for status in CMLWorkerStatus}
+    assert {"▶", "■", "…", "✖"} <= symbols
+
+
+def test_invalid_regex_is_plain_text():
+    assert compile_filter("w[1").search("cml-w[1")
+    assert compile_filter("^cml-(1|2)$").search("cml-2")
+    assert not compile_filter("^cml-(1|2)$").search("cml-3")
+
+
+async def test_remote_strings_are_literal_and_controls_stripped(tmp_path):
+    worker = make_snapshot(
+        1,
+        name="[bold red]boom[/]\x1b]52;c;AAAA\x07",
+        cml_version="[@click=app.quit]2.9",
+        last_error="[blink]bad[/]",
+    )
+    service = FakeFleetService([worker])
+    service.errors = (SourceHealth("us-east-1", "[red]throttled[/]", NOW, 8.0),)
+    app = make_app(service, tmp_path)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await pilot.pause()
+        table = app.main_screen.query_one(WorkerTable)
+        name_cell = table.get_cell(worker.id, "name")
+        assert name_cell.plain == "[bold red]boom[/]]52;c;AAAA"
+        assert table.get_cell(worker.id, "version").plain == "[@click=app.quit]2.9"
+        status_line = app.main_screen.query_one(StatusLine)
+        assert status_line.display
+        assert "us-east-1: [red]throttled[/], retrying in 8 s" in str(status_line.render())
+        fields = str(app.main_screen.query_one("#detail-fields").render())
+        assert "[blink]bad[/]" in fields
+        await pilot.click("#workers")  # a click on the text must not run app.quit
+        assert app.is_running
+        assert "\x1b]52" not in app.export_screenshot()
+
+
+async def test_freshness_cached_then_live_and_outage_banner(tmp_path):
+    service = FakeFleetService([make_snapshot(1)])
+    service.from_cache = True
+    service.last_success_at = NOW - timedelta(minutes=5)
+    app = make_app(service, tmp_path)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        header = app.main_screen.query_one(FleetHeader)
+        assert "cached, 5 min old" in header.render_text(NOW).plain
+        service.from_cache = False
+        service.all_regions_failing = True
+        service.publish([make_snapshot(1, cpu_utilization=99.0)])
+        await pilot.pause()
+        banner = app.main_screen.query_one(OutageBanner)
+        assert banner.display and "5 min ago" in str(banner.render())
+        assert "updated 5 min ago" in header.render_text(NOW).plain
+        service.all_regions_failing = False
+        service.last_success_at = NOW
+        service.errors = ()
+        service.publish([make_snapshot(1)])
+        await pilot.pause()
+        assert not banner.display
+        assert not app.main_screen.query_one(StatusLine).display
+
+
+async def test_changed_cells_only_and_marks_cleared_when_workers_disappear(tmp_path):
+    workers = [make_snapshot(n) for n in range(1, 5)]
+    service = FakeFleetService(workers)
+    app = make_app(service, tmp_path)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        table = app.main_screen.query_one(WorkerTable)
+        await pilot.press("M")
+        assert len(table.marked) == 4
+        written: list[tuple[str, str]] = []
+        original = table.update_cell
+
+        def spy(row_key, column_key, value, **kwargs):
+            assert not kwargs.get("update_width")
+            written.append((row_key, column_key))
+            return original(row_key, column_key, value, **kwargs)
+
+        table.update_cell = spy  # type: ignore[method-assign]
+        service.publish([replace(workers[0], cpu_utilization=5.0)], removed=[workers[3].id])
+        await pilot.pause()
+        assert written == [(workers[0].id, "cpu")]
+        assert workers[3].id not in table.marked and len(table.marked) == 3
+        assert table.row_count == 3
+
+
+@pytest.mark.parametrize(("width", "dropped"), [(80, "uptime"), (200, None)])
+async def test_columns_dropped_by_priority(tmp_path, width, dropped):
+    app = make_app(FakeFleetService([make_snapshot(1)]), tmp_path)
+    async with app.run_test(size=(width, 24)) as pilot:
+        await pilot.pause()
+        keys = app.main_screen.query_one(WorkerTable).column_keys
+        assert {"name", "state"} <= set(keys)
+        if dropped:
+            assert dropped not in keys
+        else:
+            assert len(keys) == 12
+
+
+async def test_palette_lists_only_allowed_actions(tmp_path):
+    app = make_app(FakeFleetService([make_snapshot(1)]), tmp_path, read_only=True)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("ctrl+p")
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"termin")
+        await pilot.pause(0.3)
+        terminate_hits = [
+            option
+            for option in app.screen.query_one("CommandList").options
+            if "Terminate" in str(option.prompt)
+        ]
+        assert terminate_hits == []
+        await pilot.press("escape")
+
+
+async def test_palette_runs_a_registry_action(tmp_path):
+    service = FakeFleetService([make_snapshot(1)])
+    app = make_app(service, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("ctrl+p", *"refresh now")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert ("refresh", ()) in service.calls
+
+
+async def test_insecure_tls_badge(tmp_path):
+    from cmltui.config import CmlConfig
+
+    app = make_app(FakeFleetService(), tmp_path, cml=CmlConfig(verify_tls=False))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert "INSECURE TLS" in app.main_screen.query_one(FleetHeader).render_text(NOW).plain
+
+
+async def test_unexpected_error_is_logged_and_toasted(tmp_path):
+    class Broken(FakeFleetService):
+        def events_for(self, worker_id, limit=200):
+            raise RuntimeError("store exploded")
+
+    app = make_app(Broken([make_snapshot(1)]), tmp_path)
+    async with app.run_test() as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        assert app.is_running
+        assert [str(e) for e in app.unexpected_errors][-1] == "store exploded"
+        log_file = tmp_path / "cmltui.log"
+        assert "store exploded" in log_file.read_text()
+        assert log_file.stat().st_mode & 0o777 == 0o600
+        app.unexpected_errors.clear()
+
+
+def test_sortable_cells_are_text():
+    assert isinstance(status_text(CMLWorkerStatus.RUNNING), Text)
