@@ -919,6 +919,20 @@ class FleetController:
         return ActionResult(action, tuple(done), tuple(refused))
 
     # ------------------------------------------------------------------ queries
+    @property
+    def is_running(self) -> bool:
+        """True while the refresh loops run (between ``start`` and ``stop``)."""
+        return any(not task.done() for task in self._tasks)
+
+    @property
+    def aws_request_count(self) -> int:
+        """AWS HTTP requests sent by this controller's gateway so far (retries included)."""
+        return self._gateway.request_count
+
+    @property
+    def cml_request_count(self) -> int:
+        return self._cml_pool.request_count
+
     def events_for(self, worker_id: str | None, limit: int = 200) -> list[CloudEvent]:
         return list(self._repository.events(worker_id=worker_id, limit=limit))
 

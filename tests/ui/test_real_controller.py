@@ -275,13 +275,13 @@ async def test_events_help_copy_and_refresh(make_fleet, open_app):
         worker = fleet.controller.find("evt")
         assert worker.state.https_endpoint
         assert app.clipboard == worker.state.https_endpoint
-        requests_before = fleet.controller._gateway.request_count
+        requests_before = fleet.controller.aws_request_count
         await pilot.press("r")
         for _ in range(50):
             await pilot.pause(0.05)
-            if fleet.controller._gateway.request_count > requests_before:
+            if fleet.controller.aws_request_count > requests_before:
                 break
-        assert fleet.controller._gateway.request_count > requests_before
+        assert fleet.controller.aws_request_count > requests_before
 
 
 async def test_pause_freezes_the_table_and_resume_catches_up(make_fleet, open_app):
@@ -334,8 +334,8 @@ async def test_markup_in_a_name_tag_shows_literally(make_fleet, open_app):
 async def test_q_quits_and_stops_the_controller(make_fleet, open_app):
     fleet = await make_fleet([("bye", "us-east-1", 0)])
     async with open_app(fleet) as (app, pilot):
-        assert fleet.controller._tasks  # the app started the loops
+        assert fleet.controller.is_running  # the app started the loops
         await pilot.press("q")
         await pilot.pause()
-    assert fleet.controller._tasks == []
+    assert not fleet.controller.is_running
     assert app.return_code == 0
