@@ -128,12 +128,13 @@ def parse_system_info(data: Any) -> CmlSystemInfo:
 
 
 class _CpuTotals(_Raw):
-    percent: float | None = None
+    #: The 2.9 schema bounds it to 0-100; anything else is a wrong answer, not a reading.
+    percent: float | None = Field(default=None, ge=0, le=100)
 
 
 class _Usage(_Raw):
-    total: float | None = None
-    used: float | None = None
+    total: float | None = Field(default=None, ge=0)
+    used: float | None = Field(default=None, ge=0)
 
 
 class _AllTotals(_Raw):

@@ -21,7 +21,9 @@ async def frozen_setup(fake_cml, fake_cml_ca_file):
     clock = FrozenClock()
     key = new_key()
     worker = fake_cml.add_worker(key, clock=clock, token_ttl_seconds=600)
-    pool = CmlApiClientPool(make_cml_settings(fake_cml_ca_file), password=DEMO_PASSWORD, clock=clock)
+    pool = CmlApiClientPool(
+        make_cml_settings(fake_cml_ca_file), password=DEMO_PASSWORD, clock=clock
+    )
     client = pool.client_for(key, fake_cml.base_url_for(key))
     yield clock, worker, client
     await pool.aclose()

@@ -59,7 +59,9 @@ async def test_fault_knob_gives_typed_error(make_worker, call_name, knob_name):
         assert caught.value.status_code == 502
 
 
-@pytest.mark.parametrize("knob_name", ["malformed_json", "wrong_shape", "http_500", "not_ready_502"])
+@pytest.mark.parametrize(
+    "knob_name", ["malformed_json", "wrong_shape", "http_500", "not_ready_502"]
+)
 @pytest.mark.parametrize("call_name", sorted(set(CALLS) - _BODYLESS - {"system_information"}))
 async def test_fault_on_one_endpoint_after_login(make_worker, call_name, knob_name):
     """A fault on the endpoint itself (the login works) is typed the same way."""

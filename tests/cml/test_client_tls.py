@@ -23,7 +23,9 @@ async def _system_information_with(fake_cml, settings):
 
 
 async def test_pinned_ca_verifies(fake_cml, fake_cml_ca_file):
-    pool, _worker, info = await _system_information_with(fake_cml, make_cml_settings(fake_cml_ca_file))
+    pool, _worker, info = await _system_information_with(
+        fake_cml, make_cml_settings(fake_cml_ca_file)
+    )
     assert info.ready
     assert pool.tls_insecure is False
 

@@ -27,7 +27,6 @@ async def test_client_is_kept_per_worker_and_replaced_when_url_changes(fake_cml,
     await cml_pool.forget("worker-1")
     assert cml_pool.worker_ids() == []
     assert cml_pool.request_count == 4
-    # A forgotten client is closed: using it is a typed error, not a crash.
     new = cml_pool.client_for("worker-1", fake_cml.base_url_for(key_b))
     assert new is not moved
 

@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulation")
     args = parser.parse_args(argv)
 
+    # Installed before the URL is printed: whoever reads it may stop us at once.
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     server = FakeCmlServer(port=args.port, seed=args.seed).start()
     endpoints = {}
     for index in range(1, args.workers + 1):
@@ -41,8 +44,6 @@ def main(argv: list[str] | None = None) -> int:
         ),
         flush=True,
     )
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:
         stopped.wait()
     except KeyboardInterrupt:

@@ -45,6 +45,9 @@ _WRONG_SHAPE: Any = [["wrong", "shape"], 42]
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    #: Headers and body go out in two writes: without TCP_NODELAY, Nagle plus the client's
+    #: delayed ACK would add ~40 ms to every answer.
+    disable_nagle_algorithm = True
     #: Idle keep-alive connections are closed after this long (like nginx's keepalive_timeout).
     timeout = 75
     server: _TlsThreadingServer
@@ -163,6 +166,8 @@ class _TlsThreadingServer(ThreadingHTTPServer):
         self.fake = fake
         self._open: set[ssl.SSLSocket] = set()
         self._open_lock = threading.Lock()
+        #: TLS connections set up so far (keep-alive tests: reuse means few of them).
+        self.connections_accepted = 0
         super().__init__(address, _Handler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
@@ -174,6 +179,7 @@ class _TlsThreadingServer(ThreadingHTTPServer):
             return
         with self._open_lock:
             self._open.add(tls)
+            self.connections_accepted += 1
         try:
             self.RequestHandlerClass(tls, client_address, self)
         except (OSError, ssl.SSLError):
@@ -362,6 +368,11 @@ class FakeCmlServer:
     def leave(self) -> None:
         with self._workers_lock:
             self._in_flight -= 1
+
+    @property
+    def connections_accepted(self) -> int:
+        """TLS connections accepted since start (all workers): reuse keeps this low."""
+        return self._httpd.connections_accepted if self._httpd is not None else 0
 
     @property
     def max_in_flight(self) -> int:

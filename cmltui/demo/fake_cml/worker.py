@@ -228,8 +228,12 @@ class FakeCmlWorker:
 
     def _emit(self, category: str, at: datetime, data: dict[str, Any]) -> None:
         # Real controllers mix shapes: fraction or not (microsecond 0), "Z" or no zone.
-        micro = 0 if self._rng.random() < 0.25 else self._rng.randrange(1, 1_000_000)
-        when = at.astimezone(UTC).replace(microsecond=micro)
+        # The stamp never lies after ``at`` (an event is not from the future).
+        at = at.astimezone(UTC)
+        if self._rng.random() < 0.25:
+            when = at.replace(microsecond=0)
+        else:
+            when = at - timedelta(microseconds=self._rng.randrange(1, 1_000_000))
         if self._last_event_at is not None and when <= self._last_event_at:
             when = self._last_event_at + timedelta(microseconds=1)
         self._last_event_at = when
