@@ -54,6 +54,11 @@ from cmltui.config import CmlConfig
 from cmltui.domain.clock import Clock, utc_now
 
 #: Telemetry categories that mean someone used the controller.
+#: Telemetry categories that say a lab's state changed.
+LAB_EVENT_CATEGORIES = frozenset({"start_lab", "stop_lab", "wipe_lab", "import_lab"})
+#: Every this many ``labs`` calls, every lab's details are read again whatever the events say.
+FULL_LAB_REFRESH_CALLS = 10
+
 ACTIVITY_CATEGORIES = frozenset(
     {
         "user_activity",
@@ -184,6 +189,11 @@ class CmlApiClient:
         self._login_count = 0
         self._cursor = ActivityCursor()
         self._closed = False
+        # Lab details are fetched again only when they may have changed (see ``labs``).
+        self._lab_cache: dict[str, CmlLab] = {}
+        self._stale_lab_ids: set[str] = set()
+        self._lab_events_trusted = False
+        self._labs_calls_since_full = 0
         per_worker = settings.max_concurrent_requests_per_worker
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/api/v0/",
@@ -368,22 +378,45 @@ class CmlApiClient:
 
     @typed_errors
     async def labs(self) -> list[CmlLab]:
-        """Every lab: ``labs?show_all=true`` then each lab, concurrently (bounded per worker)."""
+        """Every lab: ``labs?show_all=true``, then the details of each lab that may have changed.
+
+        A lab's details are fetched when its id is new, when a telemetry lab event named it
+        since the last call (``new_activity_events`` marks it), and for every lab when lab events
+        cannot be trusted (telemetry unread or failing, or a lab event without a lab id) and
+        every ``FULL_LAB_REFRESH_CALLS`` calls anyway, so a missed event heals itself.
+        """
         response = await self._call("GET", "labs", what="labs", params={"show_all": "true"})
         _raise_for_status(response, "labs")
         lab_ids = parse_lab_ids(_json(response, "labs"))
-        results = await asyncio.gather(
-            *(self._lab(lab_id) for lab_id in lab_ids), return_exceptions=True
+        self._labs_calls_since_full += 1
+        full = (
+            not self._lab_events_trusted
+            or self._labs_calls_since_full >= FULL_LAB_REFRESH_CALLS
         )
-        labs: list[CmlLab] = []
-        for result in results:
+        to_fetch = [
+            lab_id
+            for lab_id in lab_ids
+            if full or lab_id not in self._lab_cache or lab_id in self._stale_lab_ids
+        ]
+        results = await asyncio.gather(
+            *(self._lab(lab_id) for lab_id in to_fetch), return_exceptions=True
+        )
+        fetched: dict[str, CmlLab | None] = {}
+        for lab_id, result in zip(to_fetch, results, strict=True):
             if isinstance(result, CmlError):
                 raise result
             if isinstance(result, BaseException):
                 raise CmlBadResponseError(f"labs: {type(result).__name__}") from result
-            if result is not None:
-                labs.append(result)
-        return labs
+            fetched[lab_id] = result
+        if full:
+            self._labs_calls_since_full = 0
+        self._stale_lab_ids.difference_update(to_fetch)
+        self._lab_cache = {
+            lab_id: lab
+            for lab_id in lab_ids
+            if (lab := fetched[lab_id] if lab_id in fetched else self._lab_cache.get(lab_id))
+        }
+        return list(self._lab_cache.values())
 
     @typed_errors
     async def licensing(self) -> CmlLicensing:
@@ -473,6 +506,7 @@ class CmlApiClient:
         ``telemetry/events`` returns the whole history: the cursor (newest timestamp seen and
         fingerprints of the events at that instant) keeps an event from counting twice.
         """
+        self._lab_events_trusted = False  # until this call has succeeded
         response = await self._call("GET", "telemetry/events", what="telemetry/events")
         _raise_for_status(response, "telemetry/events")
         events = parse_events(_json(response, "telemetry/events"))
@@ -493,6 +527,10 @@ class CmlApiClient:
             self._cursor = ActivityCursor(
                 newest=newest, fingerprints_at_newest=tuple(sorted(at_newest))
             )
+        lab_events = [event for event in fresh if event.category in LAB_EVENT_CATEGORIES]
+        self._stale_lab_ids.update(event.lab_id for event in lab_events if event.lab_id)
+        # A lab event that names no lab leaves every lab in doubt: fetch all next time.
+        self._lab_events_trusted = all(event.lab_id for event in lab_events)
         activity = [
             CmlActivityEvent(
                 category=event.category, timestamp=event.timestamp, user_id=event.user_id

@@ -281,6 +281,8 @@ class TelemetryEvent:
     user_id: str | None
     #: Stable id of the event (several events can share one timestamp).
     fingerprint: str
+    #: The lab a lab event is about, when the event names it.
+    lab_id: str | None = None
 
 
 def parse_events(data: Any) -> list[TelemetryEvent]:
@@ -293,6 +295,7 @@ def parse_events(data: Any) -> list[TelemetryEvent]:
         if when is None:
             continue
         user_id = (raw.data or {}).get("user_id")
+        lab_id = (raw.data or {}).get("lab_id")
         canonical = json.dumps(
             {"category": raw.category, "timestamp": raw.timestamp, "data": raw.data},
             sort_keys=True,
@@ -304,6 +307,7 @@ def parse_events(data: Any) -> list[TelemetryEvent]:
                 timestamp=when,
                 user_id=user_id if isinstance(user_id, str) else None,
                 fingerprint=hashlib.sha256(canonical.encode()).hexdigest()[:20],
+                lab_id=lab_id if isinstance(lab_id, str) else None,
             )
         )
     return events

@@ -539,18 +539,25 @@ class FleetController:
             or (now - runtime.license_checked_at).total_seconds()
             >= self.config.refresh.cml_license_seconds
         )
-        calls = [client.system_stats(), client.labs(), client.new_activity_events()]
+        # Activity first: its lab events tell the client which labs need reading again.
+        activity: object
+        try:
+            activity = await client.new_activity_events()
+        except CmlError as err:
+            activity = err
+        calls = [client.system_stats(), client.labs()]
         if license_due:
             calls.append(client.licensing())
-        results = await asyncio.gather(*calls, return_exceptions=True)
-        stats, labs, activity = results[0], results[1], results[2]
+        results = [*await asyncio.gather(*calls, return_exceptions=True), activity]
+        stats, labs = results[0], results[1]
         errors = [r for r in results if isinstance(r, BaseException)]
         unexpected = [r for r in errors if not isinstance(r, CmlError)]
         if unexpected:
             log.error("unexpected CML client error: %r", unexpected[0])
-        if license_due and not isinstance(results[3], BaseException):
+        licensing = results[2] if license_due else None
+        if licensing is not None and not isinstance(licensing, BaseException):
             runtime.license_checked_at = now
-            worker.update_license(results[3].license_status)
+            worker.update_license(licensing.license_status)
         self._apply_cml_telemetry(worker, stats, labs, activity, now)
         first_error = next((e for e in errors if isinstance(e, CmlError)), None)
         if (

@@ -384,6 +384,13 @@ class FakeCmlWorker:
             now = self._advance()
             self._emit(category, now, {"user_id": user_id})
 
+    def set_lab_state(self, lab_id: str, state: str) -> None:
+        """Start or stop a lab now, as its owner would (with its telemetry events)."""
+        with self._lock:
+            now = self._advance()
+            lab = self._labs[lab_id]
+            self._set_lab_state(lab, state, now, lab.owner_id)
+
     def licence_state(self) -> tuple[str, str]:
         with self._lock:
             self._advance()
