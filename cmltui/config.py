@@ -72,9 +72,11 @@ class CmlConfig(_Section):
     @field_validator("endpoint_template")
     @classmethod
     def _template_has_known_fields(cls, value: str) -> str:
+        # "{public_ip.x}" or "{instance_id[k]}" fail with AttributeError/TypeError: still a
+        # bad value (a ConfigError), never a crash.
         try:
             value.format(public_ip="", private_ip="", public_dns="", instance_id="")
-        except (KeyError, IndexError, ValueError) as err:
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as err:
             raise ValueError(
                 "a URL using only {public_ip}, {private_ip}, {public_dns}, {instance_id}"
             ) from err
@@ -166,6 +168,23 @@ class Config(_Section):
         if len(set(cleaned)) != len(cleaned):
             raise ValueError("each region once")
         return cleaned
+
+    @field_validator("cml_worker_default_tags")
+    @classmethod
+    def _tags_fill_in(cls, value: dict[str, str]) -> dict[str, str]:
+        # The gateway fills {worker_id}/{name} and keeps a tag it cannot fill as written
+        # (KeyError, IndexError, ValueError), but attribute or index access on a field
+        # ("{name.x}", "{name[k]}") would fail at launch time: refuse it here.
+        for key, template in value.items():
+            try:
+                template.format(worker_id="w", name="n")
+            except (AttributeError, TypeError):
+                raise ValueError(
+                    f"tag {key!r}: plain {{worker_id}} / {{name}} only, no '.' or '[...]'"
+                ) from None
+            except (KeyError, IndexError, ValueError):
+                pass
+        return value
 
     @property
     def data_path(self) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cmltui.aws.dto import CMLWorkerInstanceDto
+from cmltui.aws.errors import AwsRequestError
 from cmltui.domain.enums import status_from_ec2_state
 
 
@@ -20,7 +21,25 @@ def tags_to_list(tags: dict[str, str]) -> list[dict[str, str]]:
 def instance_to_dto(
     raw: dict[str, Any], *, region: str, ami_name: str | None = None
 ) -> CMLWorkerInstanceDto:
-    """One ``Instances[]`` entry of describe_instances / run_instances as a DTO."""
+    """One ``Instances[]`` entry of describe_instances / run_instances as a DTO.
+
+    An entry of an unexpected shape (a field missing or of the wrong type) raises
+    ``AwsRequestError``: nothing else leaves the AWS layer.
+    """
+    try:
+        return _instance_to_dto(raw, region=region, ami_name=ami_name)
+    except (AttributeError, KeyError, TypeError, ValueError) as err:  # ValidationError too
+        instance_id = raw.get("InstanceId") if isinstance(raw, dict) else None
+        what = f"instance {instance_id}" if isinstance(instance_id, str) else "an instance"
+        raise AwsRequestError(
+            f"{region}: unexpected answer from AWS for {what} ({type(err).__name__})",
+            region=region,
+        ) from err
+
+
+def _instance_to_dto(
+    raw: dict[str, Any], *, region: str, ami_name: str | None
+) -> CMLWorkerInstanceDto:
     return CMLWorkerInstanceDto(
         aws_instance_id=raw["InstanceId"],
         region=region,

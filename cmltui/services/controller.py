@@ -26,7 +26,7 @@ from cmltui.domain.clock import Clock, utc_now
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus, LicenseStatus
 from cmltui.domain.errors import DomainError
 from cmltui.domain.events import CloudEvent
-from cmltui.domain.worker import CMLWorker
+from cmltui.domain.worker import CMLWorker, mask_secret
 from cmltui.services.cost import cost_since_start, hourly_cost, uptime_seconds
 from cmltui.services.history import TelemetryHistory, history_capacity
 from cmltui.services.idle_policy import evaluate_idle
@@ -47,6 +47,11 @@ _NEW_INSTANCE_GRACE = timedelta(minutes=2)
 #: Telemetry history window for the sparklines.
 _HISTORY_WINDOW_SECONDS = 3600.0
 _IDLE_POLICY_ACTOR = "cmltui:idle-policy"
+
+
+def _mask_in(text: str, secret: str) -> str:
+    """``text`` with every copy of ``secret`` replaced by its masked form (last 4 characters)."""
+    return text.replace(secret, mask_secret(secret) or "") if secret else text
 
 
 def current_os_user() -> str:
@@ -824,7 +829,8 @@ class FleetController:
         try:
             result = await client.register_license(token)
         except CmlError as err:
-            return ActionResult("register licence", failed=(f"{worker.name}: {err.reason}",))
+            reason = _mask_in(err.reason, token)
+            return ActionResult("register licence", failed=(f"{worker.name}: {reason}",))
         if result.outcome == "registered":
             worker.update_license(LicenseStatus.REGISTERED, token)
         elif result.licensing is not None:
@@ -834,7 +840,8 @@ class FleetController:
         self._publish()
         if result.outcome == "registered":
             return ActionResult("register licence", done=(worker.name,))
-        reason = result.reason or result.outcome
+        # CML echoes the token in its failure reason: show only its last characters.
+        reason = _mask_in(result.reason or result.outcome, token)
         return ActionResult("register licence", failed=(f"{worker.name}: {reason}",))
 
     async def deregister_license(self, worker_id: str) -> ActionResult:
