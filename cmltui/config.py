@@ -64,6 +64,9 @@ class CmlConfig(_Section):
     #: Wall-clock limit on one call, retries and login included.
     total_timeout_seconds: float = Field(default=30.0, gt=0)
     max_concurrent_requests_per_worker: int = Field(default=4, ge=1, le=64)
+    #: Idle HTTPS connections are kept this long: longer than the CML refresh interval, so each
+    #: cycle reuses its connections instead of repeating TLS handshakes.
+    keepalive_seconds: float = Field(default=120.0, gt=0)
     max_concurrent_requests: int = Field(default=64, ge=1, le=4096)
     #: How long a licence registration is polled before it is reported as timed out.
     license_timeout_seconds: float = Field(default=90.0, gt=0)

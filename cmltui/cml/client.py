@@ -204,7 +204,11 @@ class CmlApiClient:
                 write=settings.read_timeout_seconds,
                 pool=settings.total_timeout_seconds,
             ),
-            limits=httpx.Limits(max_connections=per_worker, max_keepalive_connections=per_worker),
+            limits=httpx.Limits(
+                max_connections=per_worker,
+                max_keepalive_connections=per_worker,
+                keepalive_expiry=settings.keepalive_seconds,
+            ),
             headers={"Accept": "application/json"},
             event_hooks={"request": [self._count_request]},
         )

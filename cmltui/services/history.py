@@ -27,6 +27,12 @@ class TelemetryHistory:
         self.labs.append(labs)
 
 
+#: Never more samples than this per series, however short the interval: a sparkline is a few
+#: dozen cells wide, and 1,000 workers x 3 series must stay small in memory.
+MAX_HISTORY_SAMPLES = 240
+
+
 def history_capacity(window_seconds: float, interval_seconds: float) -> int:
-    """Samples needed to cover ``window_seconds`` at one sample per ``interval_seconds``."""
-    return max(int(window_seconds // max(interval_seconds, 1.0)), 2)
+    """Samples covering ``window_seconds`` at one per ``interval_seconds``, capped."""
+    wanted = int(window_seconds // max(interval_seconds, 1.0))
+    return min(max(wanted, 2), MAX_HISTORY_SAMPLES)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 class TelemetryRetention:
     """Keep each worker's newest ``per_worker`` telemetry events, none older than ``max_age``."""
 
-    per_worker: int = 20
+    per_worker: int = 10
     max_age: timedelta = timedelta(hours=24)
 
 
