@@ -63,7 +63,8 @@ class CmlConfig(_Section):
     read_timeout_seconds: float = Field(default=15.0, gt=0)
     #: Wall-clock limit on one call, retries and login included.
     total_timeout_seconds: float = Field(default=30.0, gt=0)
-    max_concurrent_requests_per_worker: int = Field(default=4, ge=1, le=64)
+    #: Also the number of connections kept open per controller (each costs memory at scale).
+    max_concurrent_requests_per_worker: int = Field(default=2, ge=1, le=64)
     #: Idle HTTPS connections are kept this long: longer than the CML refresh interval, so each
     #: cycle reuses its connections instead of repeating TLS handshakes.
     keepalive_seconds: float = Field(default=120.0, gt=0)

@@ -2,21 +2,48 @@
 
 from __future__ import annotations
 
-from collections import deque
+from array import array
+
+
+class _Ring:
+    """A bounded series of numbers in a compact array (4 bytes a sample, not a float object)."""
+
+    __slots__ = ("_capacity", "_values")
+
+    def __init__(self, capacity: int, typecode: str) -> None:
+        self._capacity = capacity
+        self._values = array(typecode)
+
+    def append(self, value: float) -> None:
+        self._values.append(value)
+        if len(self._values) > self._capacity:
+            del self._values[0]  # a few hundred samples: shifting them is cheaper than a deque
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getitem__(self, index: int) -> float:
+        return self._values[index]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __bool__(self) -> bool:
+        return bool(self._values)
 
 
 class TelemetryHistory:
     """Three rings (CPU %, memory %, active labs) of at most ``capacity`` samples each.
 
-    Memory stays bounded whatever the uptime: a deque with ``maxlen`` drops the oldest sample.
+    Memory stays bounded whatever the uptime: each ring drops its oldest sample when full.
     """
 
     __slots__ = ("cpu", "labs", "memory")
 
     def __init__(self, capacity: int) -> None:
-        self.cpu: deque[float] = deque(maxlen=capacity)
-        self.memory: deque[float] = deque(maxlen=capacity)
-        self.labs: deque[int] = deque(maxlen=capacity)
+        self.cpu = _Ring(capacity, "f")
+        self.memory = _Ring(capacity, "f")
+        self.labs = _Ring(capacity, "H")
 
     def add(self, cpu: float | None, memory: float | None, labs: int) -> None:
         # A missing value repeats the last one, so the sparkline keeps its time axis.
@@ -24,7 +51,7 @@ class TelemetryHistory:
         self.memory.append(
             memory if memory is not None else (self.memory[-1] if self.memory else 0.0)
         )
-        self.labs.append(labs)
+        self.labs.append(min(max(labs, 0), 65535))
 
 
 #: Never more samples than this per series, however short the interval: a sparkline is a few
