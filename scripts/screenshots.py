@@ -23,10 +23,16 @@ from cmltui.wiring import build_runtime  # noqa: E402
 
 SIZE = (120, 35)
 SEED = 7
+WORKERS = 12
+#: Refreshes after the first two, each this many minutes apart: uptime, idle time and the
+#: history sparklines then show something.
+HISTORY_REFRESHES = 8
+HISTORY_STEP_MINUTES = 5
 #: (file stem, keys pressed from the main view, keys that close it again)
 SHOTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("main", ("j",), ()),
-    ("detail", ("enter",), ("escape",)),
+    # cml-lab-09: labs running, some load.
+    ("detail", ("j",) * 7 + ("enter",), ("escape",)),
     ("terminate", ("ctrl+d",), ("escape",)),
     ("new-worker", ("n", *"lab-team-b"), ("escape",)),
     ("help", ("question_mark",), ("escape",)),
@@ -42,24 +48,35 @@ async def steady(pilot) -> None:
     await pilot.pause()
 
 
+#: cairosvg hands "Fira Code, monospace" to cairo as one family name, finds no such font and
+#: falls back to a proportional one, which ignores the SVG's cell grid (words run together,
+#: columns drift). Name a monospace font the machine has instead, for the PNG only.
+_SVG_FONT = "font-family: Fira Code, monospace;"
+PNG_FONT = "font-family: DejaVu Sans Mono;"
+
+
 def to_png(svg_path: Path) -> Path:
     import cairosvg
 
     png_path = svg_path.with_suffix(".png")
-    cairosvg.svg2png(url=str(svg_path), write_to=str(png_path))
+    svg = svg_path.read_text(encoding="utf-8").replace(_SVG_FONT, PNG_FONT)
+    cairosvg.svg2png(bytestring=svg.encode("utf-8"), write_to=str(png_path))
     return png_path
 
 
 async def render(out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    with DemoFleet(workers=8, seed=SEED) as info:
+    with DemoFleet(workers=WORKERS, seed=SEED) as info:
         config, _, _ = load_config(info.config_path)
         clock = FrozenClock(datetime.now(UTC).replace(microsecond=0))
         runtime = build_runtime(config, clock=clock)
         # Two passes: EC2 first, then CML telemetry for the instances EC2 reported.
         await runtime.controller.refresh_once()
         await runtime.controller.refresh_once()
+        for _ in range(HISTORY_REFRESHES):
+            clock.advance(minutes=HISTORY_STEP_MINUTES)
+            await runtime.controller.refresh_once()
         app = CmlTuiApp(
             runtime.controller,
             config=config,

@@ -40,6 +40,10 @@ class ActionSpec:
     group: str = "general"
     #: The footer's label (short, so the footer fits in 80 columns); defaults to description.
     short: str = ""
+    #: Run by the app as soon as the key arrives, before the keys queued behind it are routed.
+    #: ``/`` needs it: in a burst (paste, ``tmux send-keys``) the text typed after it must reach
+    #: the filter box, not the table that had the focus when the burst arrived.
+    priority: bool = False
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -51,10 +55,24 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "focus_detail", "enter", "enter", "Focus the detail pane", group="navigate", native=True
     ),
     ActionSpec(
-        "filter", "slash", "/", "Filter (text or regex)", footer=True, group="view", short="Filter"
+        "filter",
+        "slash",
+        "/",
+        "Filter (text or regex)",
+        footer=True,
+        group="view",
+        short="Filter",
+        priority=True,
     ),
     ActionSpec(
-        "clear_filter", "escape", "esc", "Clear the filter / back", group="view", palette=False
+        "clear_filter",
+        "escape",
+        "esc",
+        "Clear the filter / back",
+        group="view",
+        palette=False,
+        # Priority too: keys typed right after esc must not land in the filter being closed.
+        priority=True,
     ),
     ActionSpec("sort_next", "o", "o", "Sort by the next column", group="view", short="Sort"),
     ActionSpec("sort_reverse", "O", "O", "Reverse the sort", group="view"),
@@ -88,7 +106,7 @@ GROUP_TITLES: dict[str, str] = {
     "navigate": "Navigate",
     "view": "Filter and sort",
     "select": "Marks",
-    "act": "Actions (on the marked rows, else the selected one)",
+    "act": "Actions: marked rows, else the selected one",
     "general": "General",
 }
 
@@ -114,6 +132,7 @@ def bindings_for(read_only: bool) -> list[Binding]:
                 spec.short or spec.description,
                 show=footer and not hidden,
                 key_display=spec.display,
+                priority=spec.priority,
                 id=spec.id,
             )
         )

@@ -16,7 +16,8 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from textual import work
+from rich.console import RenderableType
+from textual import events, work
 from textual.app import App
 from textual.message import Message
 
@@ -26,6 +27,7 @@ from cmltui.services.ports import FleetService
 from cmltui.services.snapshot import ActionResult, ChangeSet
 from cmltui.ui.actions import FleetCommands
 from cmltui.ui.formatting import clean
+from cmltui.ui.keys import split_glued_escape
 from cmltui.ui.screens.main import MainScreen, ReadOnlyMainScreen
 
 log = logging.getLogger("cmltui.ui")
@@ -35,7 +37,7 @@ TTY_CHECK_SECONDS = 2.0
 #: How long quitting waits for the controller to stop its loops and close its clients.
 STOP_TIMEOUT_SECONDS = 5.0
 #: After a hang-up, how long Textual gets to restore the terminal before the process just ends.
-EXIT_GRACE_SECONDS = 3.0
+EXIT_GRACE_SECONDS = 1.5
 
 
 class FleetChanged(Message):
@@ -96,7 +98,10 @@ class CmlTuiApp(App[None]):
         self.unexpected_errors: list[BaseException] = []
         self._log_handler: logging.Handler | None = None
         self._stopping = False
-        self._watchdog_armed = False
+        #: Set by ``exit``: widgets are being removed, change sets still in the queue are dropped.
+        self._quitting = False
+        #: Set when the terminal went away (signal or no TTY): the code the process ends with.
+        self._exit_code_without_terminal: int | None = None
         #: Start-up warnings (e.g. the data file was recovered), shown as toasts once mounted.
         self.notices = list(notices)
         self.main_screen: MainScreen = ReadOnlyMainScreen() if self.read_only else MainScreen()
@@ -109,12 +114,16 @@ class CmlTuiApp(App[None]):
         self.service.subscribe(self._on_change_set)
         # First paint from what is stored: never wait for the network to show something.
         self.main_screen.apply_change_set(self.service.current())
-        self.set_interval(1.0, self.main_screen.tick)
+        self.set_interval(1.0, self._tick)
         for notice in self.notices:
             self.notify(clean(notice), severity="warning", markup=False, timeout=15)
         self._start_service()
         if not self.is_headless:
             self._watch_terminal()
+
+    def _tick(self) -> None:
+        if not self._quitting:
+            self.main_screen.tick()
 
     def _open_log(self) -> None:
         if _already_logging_to(self.log_path):
@@ -156,16 +165,18 @@ class CmlTuiApp(App[None]):
 
         With the terminal gone, Textual's own shutdown can block forever writing the
         terminal-restore sequences (measured: its writer thread's queue.put never returns after
-        a SIGHUP). A daemon watchdog ends the process once the controller has had its time.
+        a SIGHUP). Daemon timers end the process: a short one once the controller has stopped
+        (see ``action_quit``), a longer one in case stopping it hangs.
         """
-        if not self._watchdog_armed:
-            self._watchdog_armed = True
-            watchdog = threading.Timer(
-                STOP_TIMEOUT_SECONDS + EXIT_GRACE_SECONDS, os._exit, args=(exit_code,)
-            )
-            watchdog.daemon = True
-            watchdog.start()
+        if self._exit_code_without_terminal is None:
+            self._exit_code_without_terminal = exit_code
+            self._end_process_after(STOP_TIMEOUT_SECONDS + EXIT_GRACE_SECONDS)
         self.call_later(self.action_quit)
+
+    def _end_process_after(self, seconds: float) -> None:
+        watchdog = threading.Timer(seconds, os._exit, args=(self._exit_code_without_terminal,))
+        watchdog.daemon = True
+        watchdog.start()
 
     def _check_tty(self) -> None:
         try:
@@ -181,7 +192,16 @@ class CmlTuiApp(App[None]):
             return
         self._stopping = True
         await self._stop_service()
+        if self._exit_code_without_terminal is not None:
+            # Data saved; only the terminal restore is left, and it can block on a dead terminal.
+            self._end_process_after(EXIT_GRACE_SECONDS)
         self.exit()
+
+    def exit(
+        self, result: None = None, return_code: int = 0, message: RenderableType | None = None
+    ) -> None:
+        self._quitting = True
+        super().exit(result, return_code, message)
 
     async def _stop_service(self) -> None:
         try:
@@ -197,6 +217,19 @@ class CmlTuiApp(App[None]):
             logging.getLogger("cmltui").removeHandler(self._log_handler)
             self._log_handler.close()
 
+    # -- keys ---------------------------------------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        # esc pressed right before a letter arrives as one alt+ key: give back both keys, in
+        # order, before the next key is read (cmltui binds no alt+ keys).
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            presses = split_glued_escape(event.key, event.character)
+            if presses is not None:
+                for key, character in presses:
+                    await super().on_event(events.Key(key, character))
+                return
+        await super().on_event(event)
+
     # -- change sets --------------------------------------------------------------------------
 
     def _on_change_set(self, change_set: ChangeSet) -> None:
@@ -204,6 +237,8 @@ class CmlTuiApp(App[None]):
         self.post_message(FleetChanged(change_set))
 
     def on_fleet_changed(self, message: FleetChanged) -> None:
+        if self._quitting or not self.main_screen.is_attached:
+            return  # the widgets are going away; the controller has the data
         with self.batch_update():
             self.main_screen.apply_change_set(message.change_set)
 

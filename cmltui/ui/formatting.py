@@ -133,9 +133,12 @@ def money(usd: float | None, *, per_hour: bool = False) -> str:
 
 
 def timestamp(when: datetime | None) -> str:
+    """``2026-03-02 09:30:00Z`` (UTC) or with its offset: short enough for a detail column."""
     if when is None:
         return "—"
-    return when.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    offset = when.utcoffset()
+    zone = "Z" if offset is not None and not offset else when.strftime("%z")
+    return when.strftime("%Y-%m-%d %H:%M:%S") + zone
 
 
 def seconds_between(later: datetime, earlier: datetime | None) -> float | None:

@@ -16,6 +16,7 @@ from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.services.snapshot import SourceHealth
 from cmltui.ui.app import CmlTuiApp
 from cmltui.ui.formatting import clean, status_text
+from cmltui.ui.widgets.detail import DetailPane
 from cmltui.ui.widgets.header import FleetHeader, OutageBanner, StatusLine
 from cmltui.ui.widgets.worker_table import WorkerTable, compile_filter
 from tests.ui.fake_service import NOW, FakeFleetService, make_snapshot
@@ -63,11 +64,13 @@ async def test_remote_strings_are_literal_and_controls_stripped(tmp_path):
         table = app.main_screen.query_one(WorkerTable)
         name_cell = table.get_cell(worker.id, "name")
         assert name_cell.plain == "[bold red]boom[/]]52;c;AAAA"
-        assert table.get_cell(worker.id, "version").plain == "[@click=app.quit]2.9"
+        # Wider than its column: cut with an ellipsis (literal); the detail pane has it whole.
+        assert table.get_cell(worker.id, "version").plain == "[@clic…"
+        assert "[@click=app.quit]2.9" in app.main_screen.query_one(DetailPane).text()
         status_line = app.main_screen.query_one(StatusLine)
         assert status_line.display
         assert "us-east-1: [red]throttled[/], retrying in 8 s" in str(status_line.render())
-        fields = str(app.main_screen.query_one("#detail-fields").render())
+        fields = app.main_screen.query_one(DetailPane).text()
         assert "[blink]bad[/]" in fields
         await pilot.click("#workers")  # a click on the text must not run app.quit
         assert app.is_running
@@ -124,10 +127,13 @@ async def test_changed_cells_only_and_marks_cleared_when_workers_disappear(tmp_p
         assert table.row_count == 3
 
 
-@pytest.mark.parametrize(("width", "dropped"), [(80, "uptime"), (200, None)])
-async def test_columns_dropped_by_priority(tmp_path, width, dropped):
+@pytest.mark.parametrize(
+    ("width", "height", "dropped"),
+    [(80, 24, "uptime"), (120, 35, None), (160, 45, None), (200, 24, None)],
+)
+async def test_columns_dropped_by_priority(tmp_path, width, height, dropped):
     app = make_app(FakeFleetService([make_snapshot(1)]), tmp_path)
-    async with app.run_test(size=(width, 24)) as pilot:
+    async with app.run_test(size=(width, height)) as pilot:
         await pilot.pause()
         keys = app.main_screen.query_one(WorkerTable).column_keys
         assert {"name", "state"} <= set(keys)
@@ -192,3 +198,139 @@ async def test_unexpected_error_is_logged_and_toasted(tmp_path):
 
 def test_sortable_cells_are_text():
     assert isinstance(status_text(CMLWorkerStatus.RUNNING), Text)
+
+
+def send_burst(app: CmlTuiApp, keys: str) -> None:
+    """Queue key events back to back, as a paste or ``tmux send-keys`` delivers them.
+
+    ``Pilot.press`` waits for the app to go idle after every key, which hides races; this does
+    not wait at all between keys.
+    """
+    from textual import events
+    from textual.keys import _character_to_key
+
+    for character in keys:
+        if character == "\x1b":
+            key = "escape"
+        else:
+            key = character if character.isalnum() else _character_to_key(character)
+        event = events.Key(key, character)
+        event.set_sender(app)
+        app._driver.send_message(event)
+
+
+async def test_filter_typed_in_a_burst_lands_in_the_filter(tmp_path):
+    service = FakeFleetService([make_snapshot(n) for n in range(1, 13)])
+    app = make_app(service, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.pause()
+        table = app.main_screen.query_one(WorkerTable)
+        # "c", "l" and "e" are bindings of the table (copy, licence, events): in a burst they
+        # must reach the filter box, not the table.
+        typed = "cml-worker-1[12]"
+        send_burst(app, "/" + typed)
+        await pilot.pause()
+        await pilot.pause()
+        assert app.screen is app.main_screen  # no dialog opened by a stray key
+        assert app.main_screen.query_one("#filter").value == typed
+        assert sorted(table.shown_ids) == ["w-0011", "w-0012"]
+        assert app.clipboard == ""
+        # "/" is a priority key; typed inside the filter it is text (a regex may need it).
+        await pilot.press("slash")
+        assert app.main_screen.query_one("#filter").value == typed + "/"
+
+
+@pytest.mark.parametrize(
+    ("size", "placement", "in_columns"),
+    [((80, 24), "replace", False), ((120, 35), "below", True), ((200, 24), "beside", False)],
+)
+async def test_detail_pane_placement_and_focus(tmp_path, size, placement, in_columns):
+    app = make_app(FakeFleetService([make_snapshot(n) for n in range(1, 4)]), tmp_path)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        screen = app.main_screen
+        table = screen.query_one(WorkerTable)
+        detail = screen.query_one(DetailPane)
+        assert screen.has_class(f"-{placement}")
+        assert detail.in_columns is in_columns
+        assert detail.display == (placement != "replace")
+        await pilot.press("j", "enter")
+        assert detail.contains_focus() and detail.display
+        assert detail.worker_id == table.selected_id == "w-0002"
+        # The table stays on screen unless the pane replaces it.
+        assert table.parent.display == (placement != "replace")
+        if in_columns:
+            # Three columns side by side, each its own scroll and focus stop.
+            columns = list(detail.query(".detail-column"))
+            assert len({column.region.x for column in columns}) == 3
+            assert {column.region.y for column in columns} == {columns[0].region.y}
+            await pilot.press("tab")
+            assert app.focused is columns[1]
+        await pilot.press("escape")
+        assert app.focused is table and table.parent.display
+
+
+def test_detail_placement_rules():
+    from cmltui.ui.screens.main import detail_placement
+
+    assert detail_placement(80, 24) == "replace"
+    assert detail_placement(120, 30) == "below"
+    assert detail_placement(179, 29) == "replace"
+    assert detail_placement(180, 29) == "beside"
+
+
+async def test_name_column_follows_the_longest_name(tmp_path):
+    workers = [make_snapshot(n, name=f"w{n}") for n in range(1, 4)]
+    service = FakeFleetService(workers)
+    app = make_app(service, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = app.main_screen.query_one(WorkerTable)
+        short_width = table.columns["name"].width
+        long_name = "lab-team-alpha-0042"
+        service.publish([replace(workers[0], name=long_name)])
+        await pilot.pause()
+        # Sized to the new name (plus its gutter): shown whole, no ellipsis.
+        assert table.columns["name"].width >= len(long_name) + 1 > short_width
+        assert table.get_cell(workers[0].id, "name").plain == long_name
+        assert {"name", "state"} <= set(table.column_keys)
+        service.publish(removed=[workers[0].id])
+        await pilot.pause()
+        assert table.columns["name"].width == short_width
+
+
+def test_glued_escape_is_split_back():
+    from cmltui.ui.keys import split_glued_escape
+
+    assert split_glued_escape("alt+shift+g", "G") == [("escape", "\x1b"), ("G", "G")]
+    assert split_glued_escape("alt+q", "q") == [("escape", "\x1b"), ("q", "q")]
+    assert split_glued_escape("G", "G") is None
+    assert split_glued_escape("alt+up", None) is None
+
+
+async def test_keys_right_after_esc_reach_the_main_view(tmp_path):
+    """``esc G q`` in one burst: the help closes, G goes to the last row, q quits."""
+    from textual import events
+
+    from cmltui.ui.screens.lists import HelpScreen
+
+    service = FakeFleetService([make_snapshot(n) for n in range(1, 6)])
+    app = make_app(service, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        # What a terminal delivers for esc then G: one alt key.
+        app._driver.send_message(events.Key("alt+shift+g", "G"))
+        await pilot.pause()
+        assert app.screen is app.main_screen
+        assert app.main_screen.query_one(WorkerTable).cursor_row == 4
+        # The same through the filter: esc closes it, the keys behind act on the table.
+        await pilot.press("slash", "x")
+        send_burst(app, "\x1bg")
+        await pilot.pause()
+        assert app.main_screen.query_one("#filter").value == ""
+        assert app.main_screen.query_one(WorkerTable).cursor_row == 0
+        send_burst(app, "q")
+        await pilot.pause()
+        await pilot.pause()
+    assert service.stopped

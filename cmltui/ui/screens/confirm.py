@@ -6,12 +6,11 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
 from cmltui.ui.formatting import plain
+from cmltui.ui.screens.dialog import Dialog, close_binding
 
 #: At most this many names are listed; the rest are counted.
 MAX_NAMES_LISTED = 12
@@ -25,12 +24,12 @@ def names_block(names: Sequence[str]) -> Text:
     return Text("\n").join(lines)
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(Dialog[bool]):
     """Yes/no with the names of the workers concerned. ``y`` confirms, ``n``/``esc`` cancel."""
 
     BINDINGS = [
-        Binding("y", "answer(True)", "Yes", show=False),
-        Binding("n,escape", "answer(False)", "No", show=False),
+        close_binding("y", "answer(True)", "Yes"),
+        close_binding("n,escape", "answer(False)", "No"),
     ]
 
     def __init__(
@@ -56,16 +55,16 @@ class ConfirmScreen(ModalScreen[bool]):
         self.query_one("#cancel", Button).focus()
 
     def action_answer(self, answer: bool) -> None:
-        self.dismiss(answer)
+        self.close(answer)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "confirm")
+        self.close(event.button.id == "confirm")
 
 
-class TerminateScreen(ModalScreen[bool]):
+class TerminateScreen(Dialog[bool]):
     """Red, Cancel focused, and the Terminate button stays disabled until the name is typed."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
+    BINDINGS = [close_binding("escape", "cancel", "Cancel")]
 
     def __init__(self, names: Sequence[str]) -> None:
         super().__init__(classes="dialog danger")
@@ -105,10 +104,10 @@ class TerminateScreen(ModalScreen[bool]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if self.confirmed:
-            self.dismiss(True)
+            self.close(True)
 
     def action_cancel(self) -> None:
-        self.dismiss(False)
+        self.close(False)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "confirm" and self.confirmed)
+        self.close(event.button.id == "confirm" and self.confirmed)

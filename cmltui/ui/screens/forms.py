@@ -12,12 +12,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, LoadingIndicator, Select, Static
 
 from cmltui.config import Config
 from cmltui.services.snapshot import ActionResult, WorkerSnapshot
 from cmltui.ui.formatting import clean, license_text, plain
+from cmltui.ui.screens.dialog import Dialog, close_binding
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
@@ -88,9 +88,10 @@ class NewWorkerRequest:
     instance_type: str
 
 
-class NewWorkerScreen(ModalScreen[NewWorkerRequest | None]):
+class NewWorkerScreen(Dialog[NewWorkerRequest | None]):
     """Name, region, instance type; the AMI for the region is shown. Nothing sent until valid."""
 
+    # Not a priority key: an open region list takes escape first (it closes the list).
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
 
     def __init__(self, config: Config) -> None:
@@ -165,25 +166,25 @@ class NewWorkerScreen(ModalScreen[NewWorkerRequest | None]):
         if event.button.id == "create":
             self._submit()
         else:
-            self.dismiss(None)
+            self.close(None)
 
     def _submit(self) -> None:
         if self._validate():
             return
         form = NewWorkerForm.model_validate(self._values())
-        self.dismiss(NewWorkerRequest(form.name, form.region, form.instance_type))
+        self.close(NewWorkerRequest(form.name, form.region, form.instance_type))
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.close(None)
 
 
 LicenceCall = Callable[[], Awaitable[ActionResult]]
 
 
-class LicenceScreen(ModalScreen[ActionResult | None]):
+class LicenceScreen(Dialog[ActionResult | None]):
     """Register with a token (masked) or deregister; shows progress until CML answers."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
+    BINDINGS = [close_binding("escape", "cancel", "Cancel")]
 
     def __init__(
         self,
@@ -259,11 +260,11 @@ class LicenceScreen(ModalScreen[ActionResult | None]):
         except Exception as err:  # the app logs it; the dialog must still close
             self.app.log_unexpected(err)  # type: ignore[attr-defined]
             result = ActionResult(what, failed=(f"{self.worker.name}: {err}",))
-        self.dismiss(result)
+        self.close(result)
 
     def action_cancel(self) -> None:
         if self.busy:
             # The request is in flight: closing now would hide its outcome.
             self.notify("Waiting for CML to answer…", severity="warning")
             return
-        self.dismiss(None)
+        self.close(None)

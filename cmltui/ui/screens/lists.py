@@ -7,9 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, LoadingIndicator, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
@@ -17,6 +15,7 @@ from cmltui.aws.dto import CMLWorkerInstanceDto
 from cmltui.domain.events import CloudEvent
 from cmltui.ui.actions import GROUP_TITLES, visible_actions
 from cmltui.ui.formatting import clean, plain
+from cmltui.ui.screens.dialog import Dialog, close_binding
 from cmltui.ui.widgets.detail import describe_event
 
 
@@ -29,10 +28,10 @@ def instance_label(instance: CMLWorkerInstanceDto) -> Text:
     return label
 
 
-class ImportScreen(ModalScreen[list[CMLWorkerInstanceDto] | None]):
+class ImportScreen(Dialog[list[CMLWorkerInstanceDto] | None]):
     """Lists what ``discover()`` finds; the operator picks which instances to manage."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
+    BINDINGS = [close_binding("escape", "cancel", "Cancel")]
 
     def __init__(self, discover: Callable[[], Awaitable[list[CMLWorkerInstanceDto]]]) -> None:
         super().__init__(classes="dialog")
@@ -88,18 +87,18 @@ class ImportScreen(ModalScreen[list[CMLWorkerInstanceDto] | None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "import" and self.chosen:
-            self.dismiss(self.chosen)
+            self.close(self.chosen)
         else:
-            self.dismiss(None)
+            self.close(None)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.close(None)
 
 
-class EventTrailScreen(ModalScreen[None]):
+class EventTrailScreen(Dialog[None]):
     """The audit trail of one worker (newest last), as recorded by the controller."""
 
-    BINDINGS = [Binding("escape,q,e", "close", "Close", show=False)]
+    BINDINGS = [close_binding("escape,q,e", "close")]
 
     def __init__(self, title: str, events: Sequence[CloudEvent]) -> None:
         super().__init__(classes="dialog")
@@ -115,7 +114,7 @@ class EventTrailScreen(ModalScreen[None]):
             yield Static(heading, classes="dialog-title")
             with VerticalScroll(id="event-trail"):
                 yield Static(Text("\n").join(lines) if lines else Text("No events.", style="dim"))
-            yield Static(Text("esc closes", style="dim"))
+            yield Static(Text("esc closes", style="dim"), classes="dialog-hint")
 
     def on_mount(self) -> None:
         trail = self.query_one("#event-trail", VerticalScroll)
@@ -123,11 +122,11 @@ class EventTrailScreen(ModalScreen[None]):
         trail.scroll_end(animate=False)
 
     def action_close(self) -> None:
-        self.dismiss(None)
+        self.close(None)
 
 
-def help_text(read_only: bool) -> Text:
-    """Every binding from the registry, grouped; read-only mode lists only what works."""
+def help_sections(read_only: bool) -> list[Text]:
+    """Every binding from the registry, one section per group; read-only lists what works."""
     sections: list[Text] = []
     for group, title in GROUP_TITLES.items():
         specs = [spec for spec in visible_actions(read_only) if spec.group == group]
@@ -136,37 +135,54 @@ def help_text(read_only: bool) -> Text:
         lines = [Text(title, style="bold underline")]
         for spec in specs:
             line = Text()
-            line.append(f"  {spec.display:<10}", style="bold cyan")
+            line.append(f"  {spec.display:<8}", style="bold cyan")
             line.append(spec.description)
             lines.append(line)
         sections.append(Text("\n").join(lines))
+    notes = []
     if read_only:
-        sections.append(
+        notes.append(
             Text(
                 "Read-only mode: start, stop, terminate, new, licence and import are off.",
                 style="yellow",
             )
         )
-    sections.append(Text("ctrl+p opens the command palette.", style="dim"))
-    return Text("\n\n").join(sections)
+    notes.append(Text("ctrl+p opens the command palette.", style="dim"))
+    sections.append(Text("\n").join(notes))
+    return sections
 
 
-class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", show=False)]
+def help_text(read_only: bool) -> Text:
+    return Text("\n\n").join(help_sections(read_only))
+
+
+#: From this terminal width the help is shown in two columns (it then fits 35 rows).
+HELP_TWO_COLUMNS_MIN_WIDTH = 100
+
+
+class HelpScreen(Dialog[None]):
+    BINDINGS = [close_binding("escape,q,question_mark", "close")]
 
     def __init__(self, read_only: bool) -> None:
         super().__init__(classes="dialog")
         self.read_only = read_only
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog-box wide tall"):
+        sections = help_sections(self.read_only)
+        with Vertical(classes="dialog-box wide", id="help-box"):
             yield Static(Text("cmltui keys", style="bold"), classes="dialog-title")
             with VerticalScroll(id="help-body"):
-                yield Static(help_text(self.read_only))
-            yield Static(Text("esc closes", style="dim"))
+                if self.app.size.width >= HELP_TWO_COLUMNS_MIN_WIDTH:
+                    # Navigation, filter and marks left; actions and general right.
+                    with Horizontal(id="help-columns"):
+                        yield Static(Text("\n\n").join(sections[:3]), classes="help-column")
+                        yield Static(Text("\n\n").join(sections[3:]), classes="help-column")
+                else:
+                    yield Static(Text("\n\n").join(sections))
+            yield Static(Text("esc closes", style="dim"), classes="dialog-hint")
 
     def on_mount(self) -> None:
         self.query_one("#help-body").focus()
 
     def action_close(self) -> None:
-        self.dismiss(None)
+        self.close(None)

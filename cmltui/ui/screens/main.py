@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Footer, Input, Static
 
 from cmltui.services.snapshot import ChangeSet, WorkerSnapshot
 from cmltui.ui.actions import ACTIONS_BY_ID, bindings_for
@@ -31,8 +31,12 @@ from cmltui.ui.widgets.worker_table import WorkerTable
 if TYPE_CHECKING:
     from cmltui.ui.app import CmlTuiApp
 
-#: Below this width the detail pane replaces the table (enter / esc) instead of sitting beside it.
-SIDE_BY_SIDE_MIN_WIDTH = 110
+#: From this height the detail pane sits below the table (the table keeps the full width).
+BELOW_MIN_HEIGHT = 30
+#: Shorter but at least this wide: the pane sits beside the table (in one column).
+BESIDE_MIN_WIDTH = 180
+#: Below the table, the pane shows three columns side by side from this width (one below it).
+COLUMNS_MIN_WIDTH = 100
 #: How many events the detail pane lists.
 DETAIL_EVENTS = 10
 
@@ -73,6 +77,19 @@ def mutating(method: F) -> F:
     return guarded(wrapper)  # type: ignore[return-value]
 
 
+def detail_placement(width: int, height: int) -> str:
+    """Where the detail pane goes: ``below`` the table, ``beside`` it, or ``replace`` it.
+
+    The table keeps the full width whenever the terminal is tall enough, so an operator at
+    120 columns sees every column; ``replace`` is the small-terminal mode (enter / esc).
+    """
+    if height >= BELOW_MIN_HEIGHT:
+        return "below"
+    if width >= BESIDE_MIN_WIDTH:
+        return "beside"
+    return "replace"
+
+
 class MainScreen(Screen[None]):
     BINDINGS = bindings_for(read_only=False)
 
@@ -97,18 +114,24 @@ class MainScreen(Screen[None]):
             insecure_tls=not app.config.cml.verify_tls,
         )
         yield OutageBanner()
-        with Horizontal(id="body"):
+        with Vertical(id="body"):
             with Vertical(id="table-column"):
-                yield Input(placeholder="filter: text or regex (esc clears)", id="filter")
+                with Horizontal(id="filter-bar"):
+                    yield Static(Text("filter /", style="bold"), id="filter-label")
+                    yield Input(placeholder="text or regex, enter keeps, esc clears", id="filter")
                 yield WorkerTable(id="workers")
             yield DetailPane()
         yield StatusLine()
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#filter", Input).display = False
+        self.filter_bar.display = False
         self.table.focus()
         self._update_sort_title()
+
+    @property
+    def filter_bar(self) -> Horizontal:
+        return self.query_one("#filter-bar", Horizontal)
 
     @property
     def table(self) -> WorkerTable:
@@ -123,7 +146,12 @@ class MainScreen(Screen[None]):
         return self.query_one(FleetHeader)
 
     def on_resize(self, event: Resize) -> None:
-        self.set_class(event.size.width < SIDE_BY_SIDE_MIN_WIDTH, "-narrow")
+        placement = detail_placement(event.size.width, event.size.height)
+        for name in ("below", "beside", "replace"):
+            self.set_class(placement == name, f"-{name}")
+        if placement != "replace":
+            self.remove_class("-detail-open")
+        self.detail.set_columns(placement == "below" and event.size.width >= COLUMNS_MIN_WIDTH)
 
     # -- change sets --------------------------------------------------------------------------
 
@@ -190,50 +218,64 @@ class MainScreen(Screen[None]):
 
     # -- navigation ---------------------------------------------------------------------------
 
+    # Focus moves with ``set_focus`` (now), not ``widget.focus()`` (after the queued messages):
+    # keys already queued behind this one are routed to whatever has the focus when read.
+
+    def _focus_table(self) -> None:
+        """Back to the table, unless the detail is shown in its place: j/k then page workers."""
+        if not self.has_class("-detail-open"):
+            self.set_focus(self.table)
+
     @guarded
     def action_cursor_down(self) -> None:
-        self.table.focus()
+        self._focus_table()
         self.table.action_cursor_down()
 
     @guarded
     def action_cursor_up(self) -> None:
-        self.table.focus()
+        self._focus_table()
         self.table.action_cursor_up()
 
     @guarded
     def action_cursor_top(self) -> None:
-        self.table.focus()
+        self._focus_table()
         if self.table.row_count:
             self.table.move_cursor(row=0, animate=False)
 
     @guarded
     def action_cursor_bottom(self) -> None:
-        self.table.focus()
+        self._focus_table()
         if self.table.row_count:
             self.table.move_cursor(row=self.table.row_count - 1, animate=False)
 
     @guarded
     def action_focus_detail(self) -> None:
-        self.add_class("-detail-open")
-        self.detail.focus()
+        if self.has_class("-replace"):
+            self.add_class("-detail-open")
+        self.detail.focus_content()
 
     @guarded
     def action_filter(self) -> None:
         filter_input = self.query_one("#filter", Input)
-        filter_input.display = True
-        # Focus now, not after the next refresh: keys typed right after "/" belong to the filter.
+        if self.focused is filter_input:
+            # "/" is a priority binding, so it reaches us even while typing a regex: type it.
+            filter_input.insert_text_at_cursor("/")
+            return
+        self.filter_bar.display = True
+        # Synchronous (priority binding): the keys queued right behind "/" are routed to the
+        # focused widget when the app reads them, so the filter box must have the focus now.
         self.set_focus(filter_input)
 
     @guarded
     def action_clear_filter(self) -> None:
         filter_input = self.query_one("#filter", Input)
-        if self.has_class("-detail-open") or self.focused is self.detail:
+        if self.has_class("-detail-open") or self.detail.contains_focus():
             self.remove_class("-detail-open")
-        elif filter_input.display:
+        elif self.filter_bar.display:
             filter_input.value = ""
-            filter_input.display = False
+            self.filter_bar.display = False
             self.table.set_filter("")
-        self.table.focus()
+        self.set_focus(self.table)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
@@ -244,8 +286,8 @@ class MainScreen(Screen[None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
             if not event.value:
-                event.input.display = False
-            self.table.focus()
+                self.filter_bar.display = False
+            self.set_focus(self.table)
 
     # -- sorting and marks --------------------------------------------------------------------
 

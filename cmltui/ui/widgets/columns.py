@@ -21,8 +21,11 @@ from cmltui.ui.formatting import (
     status_text,
 )
 
-#: DataTable pads every cell by one character each side.
-CELL_PADDING = 2
+#: The table has no cell padding (``cell_padding=0``): each column is its content width plus
+#: this one-character gutter, on the side its text does not touch (after left-aligned text,
+#: before right-aligned numbers). Two characters per column, as DataTable pads by default,
+#: cost a whole column at 120 characters.
+GUTTER = 1
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -57,6 +60,7 @@ def _right(text: str, style: str = "") -> Text:
 class Column:
     key: str
     label: str
+    #: The widest content (cells are cut to it with an ellipsis); the gutter comes on top.
     width: int
     #: Lower is more important; on a narrow terminal the highest priorities go first.
     priority: int
@@ -64,6 +68,12 @@ class Column:
     #: None: the column cannot be sorted on.
     sort_key: Callable[[WorkerSnapshot], Any] | None = None
     justify: str = "left"
+
+
+#: The name column is as wide as the longest name, within these bounds (longer names end in
+#: "…"; the detail pane has them whole), and takes spare width up to the maximum.
+NAME_MIN_WIDTH = 8
+NAME_MAX_WIDTH = 30
 
 
 def _idle_cell(snapshot: WorkerSnapshot) -> Text:
@@ -82,7 +92,10 @@ def _version_cell(snapshot: WorkerSnapshot) -> Text:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("name", "Name", 18, 0, lambda s: plain(s.name), lambda s: natural_key(s.name)),
+    # The name's width is worked out from the names (see fit_columns).
+    Column(
+        "name", "Name", NAME_MIN_WIDTH, 0, lambda s: plain(s.name), lambda s: natural_key(s.name)
+    ),
     Column("region", "Region", 10, 3, lambda s: plain(s.region), lambda s: s.region),
     Column(
         "state",
@@ -100,7 +113,7 @@ COLUMNS: tuple[Column, ...] = (
         lambda s: service_text(s.service_status),
         lambda s: s.service_status.value,
     ),
-    Column("version", "Version", 8, 4, _version_cell, lambda s: natural_key(s.cml_version)),
+    Column("version", "Version", 7, 4, _version_cell, lambda s: natural_key(s.cml_version)),
     Column(
         "licence",
         "Licence",
@@ -136,11 +149,11 @@ COLUMNS: tuple[Column, ...] = (
         lambda s: s.memory_utilization,
         "right",
     ),
-    Column("idle", "Idle", 8, 2, _idle_cell, lambda s: s.idle_minutes, "right"),
+    Column("idle", "Idle", 7, 2, _idle_cell, lambda s: s.idle_minutes, "right"),
     Column(
         "uptime",
         "Uptime",
-        7,
+        6,
         6,
         lambda s: _right(duration(s.uptime_seconds)),
         lambda s: s.uptime_seconds,
@@ -158,24 +171,27 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 COLUMNS_BY_KEY: dict[str, Column] = {column.key: column for column in COLUMNS}
-#: The mark column (width 1) always comes first and carries the worker id for sorting.
-MARK_WIDTH = 1
-#: The name column takes spare width up to this much.
-NAME_MAX_WIDTH = 30
+#: The mark column ("●" and a space before the name) always comes first and carries the
+#: worker id for sorting. (A space before the "●" too would cost the $/h column at 80.)
+MARK_WIDTH = 2
 
 
-def fit_columns(available_width: int) -> tuple[list[Column], int]:
-    """The columns that fit, in display order, and the width the name column gets."""
-    remaining = available_width - (MARK_WIDTH + CELL_PADDING)
+def fit_columns(available_width: int, *, longest_name: int = 0) -> tuple[list[Column], int]:
+    """The columns that fit, in display order, and the content width the name column gets.
+
+    The name column needs the longest name (``longest_name`` characters, bounded). Then the
+    most important columns (lowest priority number) are placed first; a column that does not
+    fit is dropped, and a less important but narrower one may still fit after it.
+    """
+    name_need = min(NAME_MAX_WIDTH, max(NAME_MIN_WIDTH, longest_name))
+    remaining = available_width - MARK_WIDTH
     chosen: set[str] = set()
     for column in sorted(COLUMNS, key=lambda c: c.priority):
-        needed = column.width + CELL_PADDING
+        needed = (name_need if column.key == "name" else column.width) + GUTTER
         if needed <= remaining or column.priority == 0:
             chosen.add(column.key)
             remaining -= needed
-    name_width = COLUMNS_BY_KEY["name"].width + max(
-        0, min(remaining, NAME_MAX_WIDTH - COLUMNS_BY_KEY["name"].width)
-    )
+    name_width = name_need + max(0, min(remaining, NAME_MAX_WIDTH - name_need))
     return [column for column in COLUMNS if column.key in chosen], name_width
 
 

@@ -1,13 +1,20 @@
-"""The selected worker in full: every attribute of the seed's model, history, cost, events."""
+"""The selected worker in full: every attribute of the seed's model, history, cost, events.
+
+Laid out in three columns below the table when there is room (identity, infrastructure, state
+and networking | CML, telemetry, idle policy, cost and the history sparklines | error, audit and
+the last events), or in one column beside or instead of the table.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
-from textual.widgets import Sparkline, Static
+from textual.containers import Container, VerticalScroll
+from textual.events import Resize
+from textual.widgets import Static
 
 from cmltui.domain.events import CloudEvent
 from cmltui.services.snapshot import WorkerSnapshot
@@ -23,25 +30,77 @@ from cmltui.ui.formatting import (
     timestamp,
 )
 
-LABEL_WIDTH = 15
+#: "licence token", "terminated by": the longest labels, plus one space.
+LABEL_WIDTH = 14
+
+#: A block of the pane: one ``Text`` per screen line, each cut (or folded) on its own.
+Lines = list[Text]
 
 
 def _field(label: str, value: Text | str | None) -> Text:
-    line = Text(f"{label:<{LABEL_WIDTH}}", style="dim", no_wrap=True, overflow="ellipsis")
+    line = Text(no_wrap=True, overflow="ellipsis")
+    line.append(f"{label:<{LABEL_WIDTH}}", style="dim")
     line.append_text(value if isinstance(value, Text) else plain(value))
     return line
 
 
-def _group(title: str, rows: Sequence[Text]) -> Text:
-    heading = Text(title, style="bold underline")
-    return Text("\n").join([heading, *rows])
+def _group(title: str, rows: Sequence[Text]) -> Lines:
+    return [Text(title, style="bold underline", no_wrap=True, overflow="ellipsis"), *rows]
+
+
+def _blocks(*groups: Lines) -> Lines:
+    """Groups one after the other with a blank line between them."""
+    lines: Lines = []
+    for group in groups:
+        if lines:
+            lines.append(Text())
+        lines.extend(group)
+    return lines
+
+
+_BARS = "▁▂▃▄▅▆▇█"
+#: Room for the value before the sparkline on a telemetry row ("100% ").
+_VALUE_WIDTH = 6
+#: Sparkline width when the column's width is not known yet.
+DEFAULT_SPARK_WIDTH = 20
+
+
+def sparkline(values: Sequence[float], width: int, *, top: float | None = None) -> Text:
+    """The newest ``width`` samples as bars (oldest left); ``top`` fixes the scale (100 for %).
+
+    Drawn as text so it sits on the value's own row: three history widgets would take rows
+    the pane below the table does not have.
+    """
+    recent = list(values)[-max(1, width) :]
+    if not recent:
+        return Text("no history yet", style="dim")
+    high = top if top is not None else max(max(recent), 1.0)
+    bars = Text(no_wrap=True)
+    for value in recent:
+        level = min(len(_BARS) - 1, max(0, int(value / high * len(_BARS)))) if high else 0
+        if top is not None and value >= 90:
+            style = "red"
+        elif top is not None and value >= 70:
+            style = "yellow"
+        else:
+            style = "green"
+        bars.append(_BARS[level], style=style)
+    return bars
+
+
+def _with_history(value: Text, history: Text) -> Text:
+    padded = value.copy()
+    padded.justify = None
+    padded.pad_right(max(1, _VALUE_WIDTH - padded.cell_len))
+    return Text.assemble(padded, history)
 
 
 def idle_countdown(snapshot: WorkerSnapshot) -> Text:
+    """Short: it shares a row with its label in a third of the pane."""
     if snapshot.auto_stop_opt_out:
-        return Text("auto-stop: opted out", style="dim")
+        return Text("opted out of auto-stop", style="dim")
     if snapshot.auto_stop_in_minutes is None:
-        return Text("auto-stop: not scheduled", style="dim")
+        return Text("no auto-stop due", style="dim")
     minutes = snapshot.auto_stop_in_minutes
     style = "bold red" if minutes < 5 else "yellow"
     return Text(f"auto-stop in {duration(minutes * 60)}", style=style)
@@ -60,7 +119,8 @@ def describe_event(event: CloudEvent) -> Text:
             details.append(f"{key}={data[key]}")
     if "active_labs_count" in data:
         details.append(f"labs={data['active_labs_count']}")
-    line = Text(event.time.strftime("%m-%d %H:%M:%S "), style="dim", no_wrap=True)
+    line = Text(no_wrap=True)
+    line.append(event.time.strftime("%m-%d %H:%M:%S "), style="dim")
     line.append(kind, style="bold")
     if details:
         line.append(" ")
@@ -72,15 +132,9 @@ def _idle_duration(snapshot: WorkerSnapshot) -> str:
     return duration(None if snapshot.idle_minutes is None else snapshot.idle_minutes * 60)
 
 
-def worker_fields(snapshot: WorkerSnapshot) -> Text:
-    """The seed's attributes in the seed's groups, plus cmltui's idle and cost figures."""
-    insecure = Text(" (TLS not verified)", style="bold red") if snapshot.tls_insecure else Text()
-    version = plain(snapshot.cml_version)
-    if snapshot.cml_version and not snapshot.cml_version_supported:
-        version.append(" (unsupported)", style="red")
-    endpoint = plain(snapshot.https_endpoint)
-    endpoint.append_text(insecure)
-    groups = [
+def identity_lines(snapshot: WorkerSnapshot) -> Lines:
+    """First column: identity & infrastructure, state, networking."""
+    return _blocks(
         _group(
             "Identity & infrastructure",
             [
@@ -102,32 +156,61 @@ def worker_fields(snapshot: WorkerSnapshot) -> Text:
             ],
         ),
         _group(
-            "CML",
-            [
-                _field("version", version),
-                _field("licence", license_text(snapshot.license_status)),
-                _field("licence token", snapshot.license_token_masked),
-                _field("endpoint", endpoint),
-            ],
-        ),
-        _group(
             "Networking",
             [_field("public IP", snapshot.public_ip), _field("private IP", snapshot.private_ip)],
         ),
+    )
+
+
+def service_lines(snapshot: WorkerSnapshot, spark_width: int = DEFAULT_SPARK_WIDTH) -> Lines:
+    """Second column: CML, telemetry (each figure with its history), idle policy, cost."""
+    version = plain(snapshot.cml_version)
+    if snapshot.cml_version and not snapshot.cml_version_supported:
+        version.append(" (unsupported)", style="red")
+    # The endpoint is worth reading whole: it folds onto the next line instead of an ellipsis.
+    endpoint = _field("endpoint", plain(snapshot.https_endpoint))
+    endpoint.no_wrap = False
+    endpoint.overflow = "fold"
+    cml_rows = [
+        _field("version", version),
+        _field("licence", license_text(snapshot.license_status)),
+        _field("licence token", snapshot.license_token_masked),
+        endpoint,
+    ]
+    if snapshot.tls_insecure:
+        cml_rows.append(_field("TLS", Text("not verified", style="bold red")))
+    idle = Text(
+        _idle_duration(snapshot) + (" (idle)" if snapshot.is_idle else ""),
+        style="yellow" if snapshot.is_idle else "",
+    )
+    return _blocks(
+        _group("CML", cml_rows),
         _group(
             "Telemetry",
             [
-                _field("active labs", str(snapshot.active_labs_count)),
-                _field("CPU", percent_text(snapshot.cpu_utilization)),
-                _field("memory", percent_text(snapshot.memory_utilization)),
-                _field("last activity", timestamp(snapshot.last_activity_at)),
                 _field(
-                    "idle for",
-                    Text(
-                        _idle_duration(snapshot) + (" (idle)" if snapshot.is_idle else ""),
-                        style="yellow" if snapshot.is_idle else "",
+                    "active labs",
+                    _with_history(
+                        Text(str(snapshot.active_labs_count)),
+                        sparkline([float(n) for n in snapshot.labs_history], spark_width),
                     ),
                 ),
+                _field(
+                    "CPU",
+                    _with_history(
+                        percent_text(snapshot.cpu_utilization),
+                        sparkline(snapshot.cpu_history, spark_width, top=100.0),
+                    ),
+                ),
+                _field(
+                    "memory",
+                    _with_history(
+                        percent_text(snapshot.memory_utilization),
+                        sparkline(snapshot.memory_history, spark_width, top=100.0),
+                    ),
+                ),
+                _field("last activity", timestamp(snapshot.last_activity_at)),
+                _field("idle for", idle),
                 _field("idle policy", idle_countdown(snapshot)),
             ],
         ),
@@ -138,71 +221,152 @@ def worker_fields(snapshot: WorkerSnapshot) -> Text:
                 _field("so far", money(snapshot.cost_so_far_usd)),
             ],
         ),
-        _group(
-            "Audit",
-            [
-                _field("created", timestamp(snapshot.created_at)),
-                _field("created by", snapshot.created_by),
-                _field("updated", timestamp(snapshot.updated_at)),
-                _field("last started", timestamp(snapshot.last_started_at)),
-                _field("terminated", timestamp(snapshot.terminated_at)),
-                _field("terminated by", snapshot.terminated_by),
-            ],
-        ),
-    ]
-    if snapshot.last_error:
-        since = timestamp(snapshot.last_error_since)
-        groups.insert(
-            0,
-            _group(
-                "Error",
-                [Text(f"{clean(snapshot.last_error)} (since {since})", style="bold red")],
-            ),
-        )
-    return Text("\n\n").join(groups)
+    )
+
+
+def error_lines(snapshot: WorkerSnapshot) -> Lines:
+    """The worker's last error, if any (it wraps: every word of it matters)."""
+    if not snapshot.last_error:
+        return []
+    since = timestamp(snapshot.last_error_since)
+    return _group(
+        "Error", [Text(f"{clean(snapshot.last_error)} (since {since})", style="bold red")]
+    )
+
+
+def audit_lines(snapshot: WorkerSnapshot) -> Lines:
+    return _group(
+        "Audit",
+        [
+            _field("created", timestamp(snapshot.created_at)),
+            _field("created by", snapshot.created_by),
+            _field("updated", timestamp(snapshot.updated_at)),
+            _field("last started", timestamp(snapshot.last_started_at)),
+            _field("terminated", timestamp(snapshot.terminated_at)),
+            _field("terminated by", snapshot.terminated_by),
+        ],
+    )
+
+
+def event_lines(events: Sequence[CloudEvent]) -> Lines:
+    lines = [describe_event(event) for event in events] or [Text("none yet", style="dim")]
+    for line in lines:
+        line.overflow = "ellipsis"
+    return _group("Last events", lines)
+
+
+def worker_lines(snapshot: WorkerSnapshot) -> Lines:
+    """Every attribute of the seed's model in its groups, plus cmltui's idle and cost figures."""
+    error = error_lines(snapshot)
+    groups = [identity_lines(snapshot), service_lines(snapshot), audit_lines(snapshot)]
+    return _blocks(*([error] if error else []), *groups)
+
+
+#: The pane's three columns, left to right.
+COLUMN_IDS = ("detail-col-identity", "detail-col-service", "detail-col-audit")
+
+
+class DetailColumn(VerticalScroll):
+    """One column of the pane; scrolls on its own when the pane is laid out in columns."""
 
 
 class DetailPane(VerticalScroll):
-    """Scrollable; focusable with ``enter`` so the keyboard can read it all."""
+    """The selected worker, in three columns (below the table) or one (beside or instead of it).
 
-    can_focus = True
+    In columns each column scrolls and takes the focus; in one column the pane scrolls and
+    takes it. ``set_columns`` switches; ``focus_content`` focuses whichever scrolls.
+    """
+
+    can_focus = False
 
     def __init__(self) -> None:
         super().__init__(id="detail")
         self.worker_id: str | None = None
         self.border_title = "Detail"
+        self.in_columns = True
+        #: What each block shows, kept as plain text for ``text()``.
+        self._shown: dict[str, Lines] = {}
+        #: The last worker shown, re-drawn on resize (the sparklines fit the column's width).
+        self._last: tuple[WorkerSnapshot | None, Sequence[CloudEvent]] = (None, ())
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("No worker selected", style="dim"), id="detail-title")
-        yield Static(id="detail-fields")
-        yield Static(Text("CPU % history", style="bold"), classes="spark-label")
-        yield Sparkline([], id="spark-cpu")
-        yield Static(Text("Memory % history", style="bold"), classes="spark-label")
-        yield Sparkline([], id="spark-mem")
-        yield Static(Text("Labs history", style="bold"), classes="spark-label")
-        yield Sparkline([], id="spark-labs")
-        yield Static(id="detail-events")
+        with Container(id="detail-columns"):
+            with DetailColumn(id=COLUMN_IDS[0], classes="detail-column"):
+                yield Static(Text("No worker selected", style="dim"), id="detail-identity")
+            with DetailColumn(id=COLUMN_IDS[1], classes="detail-column"):
+                yield Static(id="detail-service")
+            with DetailColumn(id=COLUMN_IDS[2], classes="detail-column"):
+                yield Static(id="detail-error")
+                yield Static(id="detail-audit")
+                yield Static(id="detail-events")
+
+    def on_mount(self) -> None:
+        self.set_columns(self.in_columns)
+        self.query_one("#detail-error").display = False
+
+    def on_resize(self, event: Resize) -> None:
+        if self._last[0] is not None:
+            self.show(*self._last)
+
+    def set_columns(self, in_columns: bool) -> None:
+        """Three scrolling columns side by side, or one column that the pane scrolls."""
+        self.in_columns = in_columns
+        self.set_class(in_columns, "-columns")
+        self.can_focus = not in_columns
+        for column in self.query(DetailColumn):
+            column.can_focus = in_columns
+
+    def focus_content(self) -> None:
+        """Focus what scrolls, at once (``set_focus``): the next queued key must land here."""
+        if self.in_columns:
+            self.screen.set_focus(self.query_one(f"#{COLUMN_IDS[0]}", DetailColumn))
+        else:
+            self.screen.set_focus(self)
+
+    def contains_focus(self) -> bool:
+        focused = self.screen.focused
+        return focused is not None and (focused is self or self in focused.ancestors)
+
+    def text(self) -> str:
+        """What the pane shows, as plain text (tests read it)."""
+        return "\n".join(line.plain for lines in self._shown.values() for line in lines)
+
+    def _put(self, block: str, lines: Lines) -> None:
+        self._shown[block] = lines
+        static = self.query_one(f"#detail-{block}", Static)
+        static.update(Group(*lines) if lines else "")
+
+    def _spark_width(self) -> int:
+        width = self.query_one("#detail-service", Static).content_size.width
+        if width <= 0:
+            return DEFAULT_SPARK_WIDTH
+        # Less one: the column's scrollbar may appear after this width was measured.
+        return max(4, width - LABEL_WIDTH - _VALUE_WIDTH - 1)
 
     def show(self, snapshot: WorkerSnapshot | None, events: Sequence[CloudEvent]) -> None:
-        title = self.query_one("#detail-title", Static)
+        if snapshot is None or snapshot.id != self.worker_id:
+            # Another worker: start reading it from the top.
+            for scrolled in (self, *self.query(DetailColumn)):
+                scrolled.scroll_home(animate=False)
+        self._last = (snapshot, events)
         if snapshot is None:
             self.worker_id = None
-            title.update(Text("No worker selected", style="dim"))
-            for selector in ("#detail-fields", "#detail-events"):
-                self.query_one(selector, Static).update("")
-            for spark in self.query(Sparkline):
-                spark.data = []
+            self.border_title = "Detail"
+            self._put("identity", [Text("No worker selected", style="dim")])
+            for block in ("service", "error", "audit", "events"):
+                self._put(block, [])
+            self.query_one("#detail-error").display = False
             return
         self.worker_id = snapshot.id
-        heading = plain(snapshot.name, "bold")
-        heading.append("  ")
-        heading.append_text(status_text(snapshot.status))
-        title.update(heading)
-        self.query_one("#detail-fields", Static).update(worker_fields(snapshot))
-        self.query_one("#spark-cpu", Sparkline).data = list(snapshot.cpu_history)
-        self.query_one("#spark-mem", Sparkline).data = list(snapshot.memory_history)
-        self.query_one("#spark-labs", Sparkline).data = [float(n) for n in snapshot.labs_history]
-        lines = [describe_event(event) for event in events] or [Text("none yet", style="dim")]
-        self.query_one("#detail-events", Static).update(
-            Text("\n").join([Text("Last events", style="bold underline"), *lines])
-        )
+        title = Text("Detail: ")
+        title.append_text(plain(snapshot.name, "bold"))
+        title.append(" ")
+        title.append_text(status_text(snapshot.status))
+        self.border_title = title
+        self._put("identity", identity_lines(snapshot))
+        self._put("service", service_lines(snapshot, self._spark_width()))
+        error = error_lines(snapshot)
+        self._put("error", error)
+        self.query_one("#detail-error").display = bool(error)
+        self._put("audit", audit_lines(snapshot))
+        self._put("events", event_lines(events))

@@ -28,6 +28,8 @@ class FleetHeader(Static):
         self.from_cache = True
         self.paused = False
         self.shown_count: int | None = None
+        #: The clock reading of the last render (a resize re-renders with it).
+        self._now: datetime | None = None
 
     def show(
         self,
@@ -49,40 +51,91 @@ class FleetHeader(Static):
         self.shown_count = shown_count
         self.update(self.render_text(now))
 
-    def render_text(self, now: datetime) -> Text:
-        line = Text(no_wrap=True, overflow="ellipsis")
-        line.append(" cmltui ", style="bold reverse")
-        line.append("  profile ")
-        line.append_text(plain(self.profile_label, "bold"))
-        line.append("  regions ")
-        line.append_text(plain(", ".join(self.regions), "bold"))
-        if self.read_only:
-            line.append("  ")
-            line.append(" READ-ONLY ", style="bold black on yellow")
-        if self.insecure_tls:
-            line.append("  ")
-            line.append(" INSECURE TLS ", style="bold white on red")
-        if self.paused:
-            line.append("  ")
-            line.append(" PAUSED ", style="bold black on cyan")
+    def on_resize(self) -> None:
+        if self._now is not None:
+            self.update(self.render_text(self._now))
 
+    def _badges(self) -> Text:
+        """The modes, right after the name: a narrow terminal cuts the end, never these."""
+        badges = Text()
+        for shown, label, style in (
+            (self.read_only, "READ-ONLY", "bold black on yellow"),
+            (self.insecure_tls, "INSECURE TLS", "bold white on red"),
+            (self.paused, "PAUSED", "bold black on cyan"),
+        ):
+            if shown:
+                badges.append(" ")
+                badges.append(f" {label} ", style=style)
+        return badges
+
+    def _context_lines(self) -> list[Text]:
+        """Where we are, longest form first."""
+        regions = ", ".join(self.regions)
+        full = Text()
+        full.append(" cmltui ", style="bold reverse")
+        full.append_text(self._badges())
+        full.append("  profile ", style="dim")
+        full.append_text(plain(self.profile_label, "bold"))
+        full.append("  │  ", style="dim")
+        full.append("regions ", style="dim")
+        full.append_text(plain(regions, "bold"))
+        short = Text()
+        short.append(" cmltui ", style="bold reverse")
+        short.append_text(self._badges())
+        short.append(" ")
+        short.append_text(plain(self.profile_label, "bold"))
+        short.append(" │ ", style="dim")
+        short.append_text(plain(regions))
+        return [full, short]
+
+    def _stats_lines(self, now: datetime) -> list[Text]:
+        """Freshness first (the end is what a narrow terminal cuts), longest form first."""
         totals = self.totals
-        # Freshness first: on a narrow terminal the end of the line is what gets cut.
-        stats = Text(" ", no_wrap=True, overflow="ellipsis")
-        stats.append_text(self.freshness(now))
-        stats.append("  │ ", style="dim")
-        stats.append(f"{totals.total} workers", style="bold")
-        if self.shown_count is not None and self.shown_count != totals.total:
-            stats.append(f" ({self.shown_count} shown)")
-        stats.append("  ▶ ", style="green")
-        stats.append(f"{totals.running} running")
-        stats.append("  ■ ", style="yellow")
-        stats.append(f"{totals.stopped} stopped")
-        stats.append(f"  z {totals.idle} idle", style="yellow" if totals.idle else "")
         cpu = "—" if totals.average_cpu is None else f"{totals.average_cpu:.0f}%"
-        stats.append("  │ ", style="dim")
-        stats.append(f"CPU {cpu}  {money(totals.cost_per_hour_usd, per_hour=True)}")
-        return Text("\n").join([line, stats])
+        cost = money(totals.cost_per_hour_usd, per_hour=True)
+        shown = (
+            f" ({self.shown_count} shown)"
+            if self.shown_count is not None and self.shown_count != totals.total
+            else ""
+        )
+        full = Text(" ")
+        full.append_text(self.freshness(now))
+        full.append("  │  ", style="dim")
+        full.append(f"{totals.total} workers", style="bold")
+        full.append(shown)
+        full.append("  ▶ ", style="green")
+        full.append(f"{totals.running} running")
+        full.append("  ■ ", style="yellow")
+        full.append(f"{totals.stopped} stopped")
+        full.append(f"  z {totals.idle} idle", style="yellow" if totals.idle else "")
+        full.append("  │  ", style="dim")
+        full.append(f"CPU {cpu}  {cost}")
+        # Compact: the same figures, each still with its symbol (they read without colour).
+        short = Text(" ")
+        short.append_text(self.freshness(now))
+        short.append(" │ ", style="dim")
+        short.append(f"{totals.total} workers", style="bold")
+        short.append(shown)
+        short.append(" ▶", style="green")
+        short.append(f"{totals.running}")
+        short.append(" ■", style="yellow")
+        short.append(f"{totals.stopped}")
+        short.append(f" z{totals.idle}", style="yellow" if totals.idle else "")
+        short.append(" │ ", style="dim")
+        short.append(f"CPU {cpu} {cost}")
+        return [full, short]
+
+    def render_text(self, now: datetime) -> Text:
+        self._now = now
+        width = self.size.width or 10_000
+        lines = []
+        for candidates in (self._context_lines(), self._stats_lines(now)):
+            # The longest form that fits; else the shortest, cut with an ellipsis.
+            chosen = next((c for c in candidates if c.cell_len <= width), candidates[-1])
+            chosen.no_wrap = True
+            chosen.overflow = "ellipsis"
+            lines.append(chosen)
+        return Text("\n", no_wrap=True, overflow="ellipsis").join(lines)
 
     def freshness(self, now: datetime) -> Text:
         """Never lie about freshness: cached data says so, with its age."""

@@ -13,9 +13,10 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from cmltui.services.snapshot import ChangeSet, WorkerSnapshot
-from cmltui.ui.formatting import SortableText
+from cmltui.ui.formatting import SortableText, clean
 from cmltui.ui.widgets.columns import (
     COLUMNS_BY_KEY,
+    GUTTER,
     MARK_WIDTH,
     Column,
     filter_fields,
@@ -24,7 +25,11 @@ from cmltui.ui.widgets.columns import (
 )
 
 MARK_COLUMN = "mark"
-_SCROLLBAR_ALLOWANCE = 2
+#: The vertical scrollbar (one cell wide, see app.tcss) appears once rows overflow.
+_SCROLLBAR_ALLOWANCE = 1
+_SIDE_BORDERS = 2
+#: Below this width the table drops its side borders (see ``WorkerTable.-flush`` in app.tcss).
+FLUSH_BELOW_WIDTH = 100
 
 
 def compile_filter(text: str) -> re.Pattern[str] | None:
@@ -41,7 +46,8 @@ class WorkerTable(DataTable):
     """Keyed DataTable of workers. The app feeds it change sets; it never fetches anything."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        # No cell padding: the columns carry their own one-character gutter (see columns.py).
+        super().__init__(cursor_type="row", zebra_stripes=False, cell_padding=0, **kwargs)
         self.snapshots: dict[str, WorkerSnapshot] = {}
         self.marked: set[str] = set()
         self.sort_column: str = "name"
@@ -50,6 +56,9 @@ class WorkerTable(DataTable):
         self._filter: re.Pattern[str] | None = None
         self._columns: list[Column] = []
         self._name_width = COLUMNS_BY_KEY["name"].width
+        #: The longest name the column was last sized for, and the width it was sized in.
+        self._name_need = 0
+        self._outer_width: int | None = None
         #: The cells last written per row, so an update touches changed cells only.
         self._rendered: dict[str, dict[str, Text]] = {}
 
@@ -88,10 +97,35 @@ class WorkerTable(DataTable):
     # -- layout -------------------------------------------------------------------------------
 
     def on_resize(self, event: Resize) -> None:
-        self._fit_to(event.size.width)
+        # Narrow: no side borders (two more characters for a column); the top keeps the title.
+        flush = event.size.width < FLUSH_BELOW_WIDTH
+        self.set_class(flush, "-flush")
+        # The event gives the outer size: the border is not ours to fill.
+        self._outer_width = event.size.width
+        self._fit_to(event.size.width - (0 if flush else _SIDE_BORDERS))
+        # Shorter now (the detail pane grew): keep the selected worker in sight.
+        self.call_after_refresh(self._keep_cursor_in_view)
+
+    def _longest_name(self) -> int:
+        return max((len(clean(s.name, missing="")) for s in self.snapshots.values()), default=0)
+
+    def _refit_for_names(self) -> None:
+        """A longer (or the longest) name came or went: the name column is sized to the names."""
+        longest = self._longest_name()
+        if longest != self._name_need and self._outer_width is not None:
+            self._name_need = longest
+            flush = self.has_class("-flush")
+            self._fit_to(self._outer_width - (0 if flush else _SIDE_BORDERS))
+
+    def _keep_cursor_in_view(self) -> None:
+        if self.row_count:
+            self.move_cursor(row=self.cursor_row, animate=False)
 
     def _fit_to(self, width: int) -> None:
-        columns, name_width = fit_columns(max(0, width - _SCROLLBAR_ALLOWANCE))
+        self._name_need = self._longest_name()
+        columns, name_width = fit_columns(
+            max(0, width - _SCROLLBAR_ALLOWANCE), longest_name=self._name_need
+        )
         if [c.key for c in columns] == self.column_keys and name_width == self._name_width:
             return
         self._columns = columns
@@ -107,14 +141,16 @@ class WorkerTable(DataTable):
         self._rendered.clear()
         self.add_column(" ", width=MARK_WIDTH, key=MARK_COLUMN)
         for column in self._columns:
-            width = self._name_width if column.key == "name" else column.width
             label = Text(column.label, justify="right" if column.justify == "right" else "left")
-            self.add_column(label, width=width, key=column.key)
+            self.add_column(label, width=self._content_width(column) + GUTTER, key=column.key)
         for snapshot in self.snapshots.values():
             if self._matches(snapshot):
                 self._add(snapshot)
         self._sort()
         self._reanchor(anchor)
+
+    def _content_width(self, column: Column) -> int:
+        return self._name_width if column.key == "name" else column.width
 
     # -- change sets --------------------------------------------------------------------------
 
@@ -150,6 +186,7 @@ class WorkerTable(DataTable):
         if needs_sort:
             self._sort()
         self._reanchor(anchor)
+        self._refit_for_names()
 
     def _cells(self, snapshot: WorkerSnapshot) -> dict[str, Text]:
         marked = snapshot.id in self.marked
@@ -159,7 +196,10 @@ class WorkerTable(DataTable):
             )
         }
         for column in self._columns:
-            cells[column.key] = column.render(snapshot)
+            cell = column.render(snapshot)
+            # Never into the gutter: a long region or name ends in "…", one space before the next.
+            cell.truncate(self._content_width(column), overflow="ellipsis")
+            cells[column.key] = cell
         if marked:
             # Marked rows also read differently without colour (the ● column) and in colour.
             cells["name"] = Text.assemble(cells["name"], style="bold magenta")
