@@ -87,6 +87,7 @@ class AtomicJSONStorage(Storage):
         self._generation = 0
         self._committed_generation = 0
         self._commit_lock = threading.Lock()
+        self._serialize_lock = threading.Lock()
         #: Number of times the data file was actually replaced (tests count writes per cycle).
         self.write_count = 0
         if not read_only:
@@ -129,19 +130,31 @@ class AtomicJSONStorage(Storage):
         """True when memory holds changes the file does not (a failed or deferred write)."""
         return self._generation != self._committed_generation
 
-    def serialize(self) -> tuple[bytes, int]:
-        """The whole document as bytes, with the generation it represents."""
-        parts = [
-            _dumps(name)
-            + ":"
-            + (
-                self._serialize_append_only(name, table)
-                if name in self._append_only_tables
-                else _dumps(table)
-            )
-            for name, table in self._data.items()
-        ]
-        return ("{" + ",".join(parts) + "}").encode("utf-8"), self._generation
+    def snapshot(self) -> tuple[Tables, int]:
+        """A consistent view of the document to serialise in another thread.
+
+        TinyDB never changes a table's dict or a document's dict in place: every update builds
+        new ones (``Table._update_table``), so copying the top level is enough, and cheap.
+        """
+        return dict(self._data), self._generation
+
+    def serialize(self, tables: Tables | None = None) -> tuple[bytes, int]:
+        """The whole document (or a ``snapshot``) as bytes, with the generation it represents."""
+        generation = self._generation
+        if tables is None:
+            tables = self._data
+        with self._serialize_lock:  # the per-document text cache is shared
+            parts = [
+                _dumps(name)
+                + ":"
+                + (
+                    self._serialize_append_only(name, table)
+                    if name in self._append_only_tables
+                    else _dumps(table)
+                )
+                for name, table in tables.items()
+            ]
+        return ("{" + ",".join(parts) + "}").encode("utf-8"), generation
 
     def _serialize_append_only(self, name: str, table: dict[str, Any]) -> str:
         # A cached text is reused only for the very same document object, so a replaced
