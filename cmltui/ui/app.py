@@ -13,7 +13,9 @@ import os
 import signal
 import sys
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import RenderableType
@@ -38,6 +40,8 @@ TTY_CHECK_SECONDS = 2.0
 STOP_TIMEOUT_SECONDS = 5.0
 #: After a hang-up, how long Textual gets to restore the terminal before the process just ends.
 EXIT_GRACE_SECONDS = 1.5
+#: Rows of a change set applied per turn of the event loop.
+CHANGE_SET_SLICE_ROWS = 200
 
 
 class FleetChanged(Message):
@@ -100,6 +104,8 @@ class CmlTuiApp(App[None]):
         self._stopping = False
         #: Set by ``exit``: widgets are being removed, change sets still in the queue are dropped.
         self._quitting = False
+        self._pending_slices: deque[ChangeSet] = deque()
+        self._draining = False
         #: Set when the terminal went away (signal or no TTY): the code the process ends with.
         self._exit_code_without_terminal: int | None = None
         #: Start-up warnings (e.g. the data file was recovered), shown as toasts once mounted.
@@ -239,8 +245,47 @@ class CmlTuiApp(App[None]):
     def on_fleet_changed(self, message: FleetChanged) -> None:
         if self._quitting or not self.main_screen.is_attached:
             return  # the widgets are going away; the controller has the data
+        # A change set of many rows is applied in slices, one per turn of the event loop, so
+        # keys and timers get in between (one slice of 1,000 rows would stall for ~150 ms).
+        # Every change set goes through the queue, so they are applied in arrival order.
+        self._pending_slices.extend(self._slices(message.change_set))
+        if not self._draining:
+            self._draining = True
+            self._apply_next_slice()
+
+    def _slices(self, change_set: ChangeSet) -> list[ChangeSet]:
+        if len(change_set.changed) <= CHANGE_SET_SLICE_ROWS:
+            return [change_set]
+        removed = set(change_set.removed_ids)
+        if change_set.is_full:
+            kept = {snapshot.id for snapshot in change_set.changed}
+            removed |= set(self.main_screen.table.snapshots) - kept
+        rows = change_set.changed
+        parts = [
+            rows[start : start + CHANGE_SET_SLICE_ROWS]
+            for start in range(0, len(rows), CHANGE_SET_SLICE_ROWS)
+        ]
+        return [
+            replace(
+                change_set,
+                changed=part,
+                removed_ids=tuple(sorted(removed)) if index == 0 else (),
+                is_full=False,
+            )
+            for index, part in enumerate(parts)
+        ]
+
+    def _apply_next_slice(self) -> None:
+        if not self._pending_slices or self._quitting or not self.main_screen.is_attached:
+            self._pending_slices.clear()
+            self._draining = False
+            return
         with self.batch_update():
-            self.main_screen.apply_change_set(message.change_set)
+            self.main_screen.apply_change_set(self._pending_slices.popleft())
+        if self._pending_slices:
+            self.call_later(self._apply_next_slice)
+        else:
+            self._draining = False
 
     # -- actions ------------------------------------------------------------------------------
 

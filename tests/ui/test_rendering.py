@@ -334,3 +334,34 @@ async def test_keys_right_after_esc_reach_the_main_view(tmp_path):
         await pilot.pause()
         await pilot.pause()
     assert service.stopped
+
+
+async def test_large_change_sets_are_applied_in_slices_in_arrival_order(tmp_path):
+    from cmltui.ui.app import CHANGE_SET_SLICE_ROWS
+
+    count = CHANGE_SET_SLICE_ROWS * 2 + 50
+    workers = [make_snapshot(n) for n in range(1, count + 1)]
+    service = FakeFleetService(workers)
+    app = make_app(service, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.pause()
+        table = app.main_screen.query_one(WorkerTable)
+        assert table.row_count == count
+        applied: list[int] = []
+        original = app.main_screen.apply_change_set
+
+        def spy(change_set):
+            applied.append(len(change_set.changed))
+            return original(change_set)
+
+        app.main_screen.apply_change_set = spy  # type: ignore[method-assign]
+        # Every row changes (a slow first set), then one row changes again right behind it:
+        # the second set must land after every slice of the first.
+        service.publish([replace(w, cpu_utilization=50.0) for w in workers])
+        service.publish([replace(workers[-1], cpu_utilization=7.0)])
+        for _ in range(10):
+            await pilot.pause()
+        assert applied == [CHANGE_SET_SLICE_ROWS, CHANGE_SET_SLICE_ROWS, 50, 1]
+        assert table.snapshots[workers[0].id].cpu_utilization == 50.0
+        assert table.snapshots[workers[-1].id].cpu_utilization == 7.0
+        assert table.row_count == count
