@@ -365,3 +365,30 @@ async def test_large_change_sets_are_applied_in_slices_in_arrival_order(tmp_path
         assert table.snapshots[workers[0].id].cpu_utilization == 50.0
         assert table.snapshots[workers[-1].id].cpu_utilization == 7.0
         assert table.row_count == count
+
+
+async def test_detail_lists_lifecycle_events_not_telemetry(tmp_path):
+    from cmltui.domain.events import CloudEvent
+
+    class NoisyService(FakeFleetService):
+        def events_for(self, worker_id, limit=200):
+            lifecycle = super().events_for(worker_id, limit)
+            telemetry = [
+                CloudEvent(
+                    id=f"t{k}",
+                    type="cmltui.worker.telemetry-updated.v1",
+                    time=NOW - timedelta(seconds=k),
+                    subject=worker_id,
+                    data={"active_labs_count": 7},
+                )
+                for k in range(50)
+            ]
+            return (lifecycle + telemetry)[-limit:]
+
+    service = NoisyService([make_snapshot(1)])
+    app = make_app(service, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.pause()
+        shown = app.main_screen.query_one(DetailPane).text()
+        assert "status-updated" in shown
+        assert "telemetry-updated" not in shown

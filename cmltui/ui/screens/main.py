@@ -39,6 +39,8 @@ BESIDE_MIN_WIDTH = 180
 COLUMNS_MIN_WIDTH = 100
 #: How many events the detail pane lists.
 DETAIL_EVENTS = 10
+#: Telemetry events are drawn as the history bars; the detail lists what happened to the worker.
+_TELEMETRY_EVENT_TYPE = "cmltui.worker.telemetry-updated.v1"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -186,9 +188,15 @@ class MainScreen(Screen[None]):
         """Once a second: the freshness age moves even when nothing else does."""
         self.header.show(now=self.fleet_app.clock(), shown_count=self.table.row_count)
 
+    def _recent_lifecycle_events(self, worker_id: str) -> list:
+        """The newest lifecycle events (status, CML, licence, actions), telemetry left out."""
+        recent = self.fleet_app.service.events_for(worker_id, 20 * DETAIL_EVENTS)
+        lifecycle = [event for event in recent if event.type != _TELEMETRY_EVENT_TYPE]
+        return lifecycle[-DETAIL_EVENTS:]
+
     def show_detail(self, worker_id: str | None) -> None:
         snapshot = self.table.snapshots.get(worker_id) if worker_id else None
-        events = self.fleet_app.service.events_for(worker_id, DETAIL_EVENTS) if snapshot else []
+        events = self._recent_lifecycle_events(worker_id) if snapshot else []
         self.detail.show(snapshot, events)
 
     @guarded
