@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="environment variable holding the token (default CML_LICENSE_TOKEN)",
     )
 
+    auto_stop = commands.add_parser(
+        "auto-stop", help="let the idle policy stop these workers (on) or never (off)"
+    )
+    auto_stop.add_argument("setting", choices=("on", "off"))
+    auto_stop.add_argument("workers", nargs="+", metavar="NAME_OR_ID")
+
     events = commands.add_parser("events", help="the audit trail")
     events.add_argument("worker", nargs="?", metavar="NAME_OR_ID")
     events.add_argument("--json", action="store_true")
@@ -264,6 +270,11 @@ async def _cmd_license(controller, args) -> int:
     return _report(await controller.register_license(worker_id, token))
 
 
+async def _cmd_auto_stop(controller, args) -> int:
+    ids = _resolve_ids(controller, args.workers)
+    return _report(await controller.set_auto_stop_opt_out(ids, args.setting == "off"))
+
+
 async def _cmd_events(controller, args) -> int:
     worker_id = _resolve_ids(controller, [args.worker])[0] if args.worker else None
     envelopes = controller.events_for(worker_id, limit=args.limit)
@@ -289,6 +300,7 @@ _HEADLESS = {
     "create": _cmd_create,
     "license": _cmd_license,
     "events": _cmd_events,
+    "auto-stop": _cmd_auto_stop,
 }
 
 

@@ -90,6 +90,13 @@ async def test_refresh_list_actions_events_from_the_command_line(fleet, tmp_path
         e["data"]["new_status"] for e in trail if e["type"] == "cmltui.worker.status-updated.v1"
     ]
     assert new_statuses[-4:] == ["stopping", "stopped", "shutting-down", "terminated"]
+    opt_out = _cmltui(config_path, "auto-stop", "off", "cli-a")
+    assert opt_out.returncode == 0, opt_out.stderr
+    rows = {row["name"]: row for row in json.loads(_cmltui(config_path, "list", "--json").stdout)}
+    a_events = json.loads(_cmltui(config_path, "events", "cli-a", "--json").stdout)
+    policy = [e for e in a_events if e["type"] == "cmltui.worker.idle-policy-updated.v1"]
+    assert len(policy) == 1 and policy[0]["data"]["auto_stop_opt_out"] is True
+    assert rows["cli-a"]["status"] == "running"
     all_events = json.loads(_cmltui(config_path, "events", "--json").stdout)
     assert all(e["specversion"] == "1.0" and e["subject"] for e in all_events)
     text = _cmltui(config_path, "events")
