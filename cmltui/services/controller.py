@@ -431,6 +431,7 @@ class FleetController:
             self._publish()
             return False
         self._region_errors.pop(region, None)
+        self._from_cache = False  # live data from here on, even before the other regions answer
         self._reconcile_region(region, dtos)
         self._publish()
         return True

@@ -89,6 +89,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "import_instances", "i", "i", "Import discovered instances", mutating=True, group="act"
     ),
+    ActionSpec(
+        "auto_stop", "a", "a", "Idle auto-stop: opt out (or back in)", mutating=True, group="act"
+    ),
     ActionSpec("refresh", "r", "r", "Refresh now", group="general", short="Refresh"),
     ActionSpec("copy_endpoint", "c", "c", "Copy the endpoint URL", group="general"),
     ActionSpec("events", "e", "e", "Event trail of the worker", group="general", short="Events"),

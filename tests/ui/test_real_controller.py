@@ -342,3 +342,17 @@ async def test_q_quits_and_stops_the_controller(make_fleet, open_app):
         await pilot.pause()
     assert not fleet.controller.is_running
     assert app.return_code == 0
+
+
+async def test_a_toggles_the_idle_auto_stop_opt_out(make_fleet, open_app):
+    fleet = await make_fleet([("keep-me", "us-east-1", 0), ("other", "us-east-1", 0)])
+    async with open_app(fleet) as (app, pilot):
+        await select(app, pilot, fleet.id_of("keep-me"))
+        await pilot.press("a")
+        await settle(app, pilot)
+        assert fleet.controller.find("keep-me").state.auto_stop_opt_out
+        assert not fleet.controller.find("other").state.auto_stop_opt_out
+        assert any("keep-me" in n for n in notices(app))
+        await pilot.press("a")
+        await settle(app, pilot)
+        assert not fleet.controller.find("keep-me").state.auto_stop_opt_out

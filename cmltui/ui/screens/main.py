@@ -346,6 +346,19 @@ class MainScreen(Screen[None]):
         )
 
     @mutating
+    def action_auto_stop(self) -> None:
+        """Toggle the idle policy for the targets: opt them out unless all already are."""
+        targets = self._targets()
+        if not targets:
+            return self._nothing_selected()
+        worker_ids = [t.id for t in targets]
+        opt_out = any(not t.auto_stop_opt_out for t in targets)
+        self.fleet_app.run_service_action(
+            "auto-stop",
+            lambda: self.fleet_app.service.set_auto_stop_opt_out(worker_ids, opt_out),
+        )
+
+    @mutating
     def action_stop(self) -> None:
         targets = self._targets()
         if not targets:
