@@ -54,6 +54,11 @@ def _mask_in(text: str, secret: str) -> str:
     return text.replace(secret, mask_secret(secret) or "") if secret else text
 
 
+def _without_region(message: str, region: str) -> str:
+    """The gateway names the region in its messages; the status line names the source already."""
+    return message.removeprefix(f"{region}: ")
+
+
 def current_os_user() -> str:
     """The OS user recorded as created_by / terminated_by."""
     try:
@@ -422,7 +427,7 @@ class FleetController:
         except AwsError as err:
             self._region_errors[region] = SourceHealth(
                 region,
-                str(err),
+                _without_region(str(err), region),
                 self._region_errors[region].since
                 if region in self._region_errors
                 else self._clock(),
@@ -467,7 +472,7 @@ class FleetController:
         except AwsError as err:
             self._region_errors[f"{region}/cloudwatch"] = SourceHealth(
                 f"{region} CloudWatch",
-                str(err),
+                _without_region(str(err), region),
                 self._clock(),
                 retry_in_seconds=self.config.refresh.cloudwatch_seconds,
             )
@@ -881,7 +886,7 @@ class FleetController:
         for region, result in zip(self.config.regions, results, strict=True):
             if isinstance(result, AwsError):
                 self._region_errors[f"{region}/discover"] = SourceHealth(
-                    f"{region} discovery", str(result), self._clock()
+                    f"{region} discovery", _without_region(str(result), region), self._clock()
                 )
             elif isinstance(result, BaseException):
                 log.error("discovery in %s failed: %r", region, result)
