@@ -62,6 +62,12 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def print_targets(targets: dict[str, Any]) -> None:
+    """The target checks, one per line, after a script's table."""
+    for key, value in targets.items():
+        print(f"  {key}: {value}")
+
+
 def emit(payload: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(payload, default=str))

@@ -29,6 +29,7 @@ from _common import (
     peak_rss_mb,
     percentile,
     print_table,
+    print_targets,
     regions_for,
     use_demo_credentials,
 )
@@ -258,8 +259,7 @@ def print_report(result: dict[str, Any]) -> None:
         f"loop lag max meanwhile {change['lag_max_ms']} ms"
     )
     print(f"peak RSS {result['peak_rss_mb']} MB; rows shown {result['rows_shown']}")
-    for key, value in result["targets"].items():
-        print(f"  {key}: {value}")
+    print_targets(result["targets"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,7 @@ from _common import (
     emit,
     median,
     print_table,
+    print_targets,
     regions_for,
     use_demo_credentials,
 )
@@ -407,8 +408,7 @@ def print_report(result: dict[str, Any]) -> None:
     print("controller's own counts agree with the servers':", cmltui["steady"]["counts_agree"])
     print("store writes (last steady cycle):", cmltui["steady"]["store"])
     print()
-    for key, value in result["targets"].items():
-        print(f"  {key}: {value}")
+    print_targets(result["targets"])
 
 
 def main(argv: list[str] | None = None) -> int:

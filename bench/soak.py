@@ -32,6 +32,7 @@ from _common import (
     emit,
     peak_rss_mb,
     print_table,
+    print_targets,
     regions_for,
     use_demo_credentials,
 )
@@ -235,8 +236,7 @@ def print_report(result: dict[str, Any]) -> None:
     print(f"store writes: {result['store']}")
     print(f"loops alive: {result['loops_alive']}; faults armed: {result['faults_armed']}")
     print(f"log: {result['log_error_lines']} ERROR/traceback lines of {result['log_lines']}")
-    for key, value in result["targets"].items():
-        print(f"  {key}: {value}")
+    print_targets(result["targets"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, emit, median, print_table, regions_for
+from _common import ROOT, emit, median, print_table, print_targets, regions_for
 
 from cmltui.demo.fleet import write_toml
 from cmltui.domain.clock import FrozenClock
@@ -198,8 +198,7 @@ def print_report(result: dict[str, Any]) -> None:
         f"\nmedian to first painted table: {result['seconds_to_painted_table']} s; "
         f"peak RSS {result['peak_rss_mb']} MB"
     )
-    for key, value in result["targets"].items():
-        print(f"  {key}: {value}")
+    print_targets(result["targets"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 from cmltui.config import Config, default_log_dir
 from cmltui.domain.clock import Clock, utc_now
+from cmltui.logfile import already_logging_to, ensure_private_log_file, private_log_handler
 from cmltui.services.controller import FleetController
 
 
@@ -81,18 +82,12 @@ def _boto3_session(config: Config):
 def setup_logging(log_dir: Path | None = None, *, level: int = logging.INFO) -> Path:
     """Log to a file (0600 in a 0700 folder), never to the terminal the TUI draws on."""
     log_dir = log_dir or default_log_dir()
-    log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(log_dir, 0o700)
     log_path = log_dir / "cmltui.log"
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.close(fd)
-    os.chmod(log_path, 0o600)
-    handler = logging.FileHandler(log_path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    ensure_private_log_file(log_path)
+    if already_logging_to(log_path):
+        return log_path
+    handler = private_log_handler(log_path)
     root = logging.getLogger()
-    for existing in list(root.handlers):
-        if isinstance(existing, logging.FileHandler) and existing.baseFilename == str(log_path):
-            return log_path
     root.addHandler(handler)
     root.setLevel(level)
     # botocore and werkzeug are chatty; their warnings are enough.

@@ -26,6 +26,7 @@ from textual.message import Message
 
 from cmltui.config import Config, default_log_dir
 from cmltui.domain.clock import Clock, utc_now
+from cmltui.logfile import already_logging_to, private_log_handler
 from cmltui.services.ports import FleetService
 from cmltui.services.snapshot import ActionResult, ChangeSet
 from cmltui.ui.actions import FleetCommands
@@ -63,26 +64,6 @@ class FleetChanged(Message):
     def __init__(self, change_set: ChangeSet) -> None:
         super().__init__()
         self.change_set = change_set
-
-
-def open_log_file(log_path: Path) -> logging.Handler:
-    """A log file readable by its owner only (0600): errors may quote hosts and endpoints."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.close(descriptor)
-    os.chmod(log_path, 0o600)
-    handler = logging.FileHandler(log_path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    return handler
-
-
-def _already_logging_to(log_path: Path) -> bool:
-    target = str(log_path.resolve()) if log_path.exists() else str(log_path)
-    for logger in (logging.getLogger(), logging.getLogger("cmltui")):
-        for handler in logger.handlers:
-            if isinstance(handler, logging.FileHandler) and handler.baseFilename == target:
-                return True
-    return False
 
 
 class CmlTuiApp(App[None]):
@@ -146,10 +127,10 @@ class CmlTuiApp(App[None]):
             self.main_screen.tick()
 
     def _open_log(self) -> None:
-        if _already_logging_to(self.log_path):
+        if already_logging_to(self.log_path):
             return  # the launcher set up this file on the root logger already
         try:
-            self._log_handler = open_log_file(self.log_path)
+            self._log_handler = private_log_handler(self.log_path)
         except OSError as err:
             self.notify(
                 f"Cannot write the log file {self.log_path}: {err}",

@@ -98,32 +98,29 @@ class FleetHeader(Static):
             if self.shown_count is not None and self.shown_count != totals.total
             else ""
         )
-        full = Text(" ")
-        full.append_text(self.freshness(now))
-        full.append("  │  ", style="dim")
-        full.append(f"{totals.total} workers", style="bold")
-        full.append(shown)
-        full.append("  ▶ ", style="green")
-        full.append(f"{totals.running} running")
-        full.append("  ■ ", style="yellow")
-        full.append(f"{totals.stopped} stopped")
-        full.append(f"  z {totals.idle} idle", style="yellow" if totals.idle else "")
-        full.append("  │  ", style="dim")
-        full.append(f"CPU {cpu}  {cost}")
-        # Compact: the same figures, each still with its symbol (they read without colour).
-        short = Text(" ")
-        short.append_text(self.freshness(now))
-        short.append(" │ ", style="dim")
-        short.append(f"{totals.total} workers", style="bold")
-        short.append(shown)
-        short.append(" ▶", style="green")
-        short.append(f"{totals.running}")
-        short.append(" ■", style="yellow")
-        short.append(f"{totals.stopped}")
-        short.append(f" z{totals.idle}", style="yellow" if totals.idle else "")
-        short.append(" │ ", style="dim")
-        short.append(f"CPU {cpu} {cost}")
-        return [full, short]
+        return [
+            self._stats_line(now, shown, cpu, cost, compact=False),
+            # Compact: the same figures, each still with its symbol (they read without colour).
+            self._stats_line(now, shown, cpu, cost, compact=True),
+        ]
+
+    def _stats_line(self, now: datetime, shown: str, cpu: str, cost: str, *, compact: bool) -> Text:
+        totals = self.totals
+        separator = " │ " if compact else "  │  "
+        line = Text(" ")
+        line.append_text(self.freshness(now))
+        line.append(separator, style="dim")
+        line.append(f"{totals.total} workers", style="bold")
+        line.append(shown)
+        line.append(" ▶" if compact else "  ▶ ", style="green")
+        line.append(f"{totals.running}" if compact else f"{totals.running} running")
+        line.append(" ■" if compact else "  ■ ", style="yellow")
+        line.append(f"{totals.stopped}" if compact else f"{totals.stopped} stopped")
+        idle = f" z{totals.idle}" if compact else f"  z {totals.idle} idle"
+        line.append(idle, style="yellow" if totals.idle else "")
+        line.append(separator, style="dim")
+        line.append(f"CPU {cpu} {cost}" if compact else f"CPU {cpu}  {cost}")
+        return line
 
     def render_text(self, now: datetime) -> Text:
         self._now = now
