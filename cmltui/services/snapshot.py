@@ -55,6 +55,20 @@ class WorkerSnapshot:
     cpu_history: tuple[float, ...] = ()
     memory_history: tuple[float, ...] = ()
     labs_history: tuple[int, ...] = ()
+    #: True when cpu/memory/labs above are live (the worker runs and its figures are fresh).
+    #: When False those three are None/None/0 and the ``seen_*`` fields keep the last figures.
+    telemetry_live: bool = True
+    #: When the last telemetry (CML or CloudWatch) was taken; None: never.
+    telemetry_at: datetime | None = None
+    seen_cpu_utilization: float | None = None
+    seen_memory_utilization: float | None = None
+    seen_active_labs_count: int = 0
+    #: The instance is still in EC2 but lost cmltui's managed tag: shown, kept, never called
+    #: terminated; a key re-tags it.
+    detached: bool = False
+    #: Per-worker problems other than the CML error: mapping failures, copies of its instance
+    #: carrying its worker id ("i-0abc is a copy: same cmltui:worker-id tag"), and the like.
+    problems: tuple[str, ...] = ()
 
     @property
     def can_connect(self) -> bool:
