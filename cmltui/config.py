@@ -9,6 +9,7 @@ CLI prints it and exits with code 2.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tomllib
 from pathlib import Path
@@ -19,6 +20,45 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 APP_NAME = "cmltui"
 CONFIG_ENV_VAR = "CMLTUI_CONFIG"
+
+#: What an AWS region name looks like: "us-east-1", "us-gov-west-1", "ap-southeast-2".
+REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+#: A password file larger than this is not a password file (and /dev/zero never ends).
+MAX_PASSWORD_FILE_BYTES = 4096
+
+
+def region_problem(region: str) -> str | None:
+    """Why ``region`` is not an AWS region name, or None when it is shaped like one."""
+    if REGION_PATTERN.match(region):
+        return None
+    return f'{region!r} is not an AWS region name (like "us-east-1")'
+
+
+def read_password_file(path: str | os.PathLike[str]) -> tuple[str | None, str | None]:
+    """``(password, None)`` or ``(None, why it cannot be used)``; never blocks on a FIFO."""
+    file = Path(path).expanduser()
+    try:
+        info = file.stat()
+    except FileNotFoundError:
+        return None, f"{file}: no such file"
+    except OSError as err:
+        return None, f"{file}: cannot be read ({err.strerror or err})"
+    if stat.S_ISDIR(info.st_mode):
+        return None, f"{file}: is a folder, not a file holding the password"
+    if not stat.S_ISREG(info.st_mode):
+        return None, f"{file}: is not a regular file"
+    if info.st_size > MAX_PASSWORD_FILE_BYTES:
+        return None, f"{file}: holds {info.st_size} bytes, too many for a password"
+    try:
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        return None, f"{file}: is not UTF-8 text"
+    except OSError as err:
+        return None, f"{file}: cannot be read ({err.strerror or err})"
+    password = text.strip()
+    if not password:
+        return None, f"{file}: is empty"
+    return password, None
 
 
 class ConfigError(Exception):
@@ -72,6 +112,9 @@ class CmlConfig(_Section):
     #: How long a licence registration is polled before it is reported as timed out.
     license_timeout_seconds: float = Field(default=90.0, gt=0)
     license_poll_seconds: float = Field(default=2.0, gt=0)
+    #: A worker running longer than this whose CML refuses connections is "unreachable" (an
+    #: error), not "starting": CML needs a few minutes after EC2 says running.
+    boot_grace_minutes: float = Field(default=10.0, ge=0)
 
     @field_validator("endpoint_template")
     @classmethod
@@ -93,11 +136,27 @@ class CmlConfig(_Section):
         if from_env:
             return from_env
         if self.password_file:
-            try:
-                return Path(self.password_file).expanduser().read_text("utf-8").strip() or None
-            except OSError:
-                return None
+            return read_password_file(self.password_file)[0]
         return None
+
+    def password_warnings(self) -> list[str]:
+        """Problems of ``password_file`` worth telling the operator at start-up."""
+        if not self.password_file:
+            return []
+        path = Path(self.password_file).expanduser()
+        warnings = []
+        with_env = bool(os.environ.get(self.password_env))
+        if not with_env:
+            _, problem = read_password_file(path)
+            if problem:
+                warnings.append(f"CML password file {problem}; CML logins will fail")
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            return warnings
+        if stat.S_ISREG(mode) and mode & (stat.S_IRGRP | stat.S_IROTH):
+            warnings.append(f"the CML password file {path} is readable by others: chmod 600 {path}")
+        return warnings
 
 
 class RefreshConfig(_Section):
@@ -136,6 +195,13 @@ class CostConfig(_Section):
         return self.hourly_usd.get(instance_type, self.default_hourly_usd)
 
 
+class LogConfig(_Section):
+    #: The log file is rotated when it would grow past this many bytes.
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=4096)
+    #: Rotated files kept beside it (cmltui.log.1 is the newest).
+    backup_count: int = Field(default=3, ge=1, le=100)
+
+
 class Config(_Section):
     regions: list[str] = ["us-east-1"]
     read_only: bool = False
@@ -162,6 +228,7 @@ class Config(_Section):
     refresh: RefreshConfig = RefreshConfig()
     idle: IdleConfig = IdleConfig()
     cost: CostConfig = CostConfig()
+    log: LogConfig = LogConfig()
 
     @field_validator("regions")
     @classmethod
@@ -171,6 +238,9 @@ class Config(_Section):
             raise ValueError('at least one region, e.g. ["us-east-1"]')
         if len(set(cleaned)) != len(cleaned):
             raise ValueError("each region once")
+        for region in cleaned:
+            if region_problem(region):
+                raise ValueError(f'AWS region names like "us-east-1"; {region!r} is not one')
         return cleaned
 
     @field_validator("cml_worker_default_tags")
@@ -242,7 +312,11 @@ def load_config(cli_path: str | os.PathLike[str] | None = None) -> tuple[Config,
     """Load the configuration; returns it, its path and warnings (e.g. loose permissions)."""
     path = resolve_config_path(cli_path)
     warnings: list[str] = []
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as err:  # a name too long, a loop of links...
+        raise ConfigError(f"{path}: cannot be read ({err.strerror or err})") from None
+    if not exists:
         if cli_path or os.environ.get(CONFIG_ENV_VAR):
             raise ConfigError(f"{path}: no such configuration file")
         return Config(), path, warnings
@@ -258,6 +332,7 @@ def load_config(cli_path: str | os.PathLike[str] | None = None) -> tuple[Config,
         raise ConfigError(f"{path}: TOML syntax error: {err}") from None
     config = parse_config(data, source=path)
     warnings.extend(_permission_warnings(path, raw_bytes))
+    warnings.extend(config.cml.password_warnings())
     return config, path, warnings
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
 from cmltui.domain.enums import CMLWorkerStatus
+
+#: The tag holding the cmltui worker id of a managed instance.
+WORKER_ID_TAG = "cmltui:worker-id"
 
 
 class CMLWorkerInstanceDto(BaseModel):
@@ -30,9 +34,32 @@ class CMLWorkerInstanceDto(BaseModel):
 
     @property
     def name(self) -> str:
-        return self.tags.get("Name") or self.aws_instance_id
+        """The Name tag without surrounding white space; the instance id when it is blank."""
+        return (self.tags.get("Name") or "").strip() or self.aws_instance_id
+
+    @property
+    def has_name(self) -> bool:
+        return bool((self.tags.get("Name") or "").strip())
 
     @property
     def worker_id(self) -> str | None:
         """The cmltui worker id recorded in the managed tag, if any."""
-        return self.tags.get("cmltui:worker-id")
+        return self.tags.get(WORKER_ID_TAG)
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceProblem:
+    """An instance whose EC2 record could not be read: the rest of the region still is."""
+
+    region: str
+    aws_instance_id: str | None
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
+class FleetDescription:
+    """One region's answer: the instances that mapped, and a problem per one that did not."""
+
+    region: str
+    instances: list[CMLWorkerInstanceDto] = field(default_factory=list)
+    problems: list[InstanceProblem] = field(default_factory=list)

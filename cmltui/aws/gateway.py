@@ -33,8 +33,14 @@ from typing import Any, TypeVar
 import boto3
 from botocore import exceptions as bce
 from botocore.config import Config as BotoConfig
+from botocore.parsers import ResponseParserError
 
-from cmltui.aws.dto import CMLWorkerInstanceDto
+from cmltui.aws.dto import (
+    WORKER_ID_TAG,
+    CMLWorkerInstanceDto,
+    FleetDescription,
+    InstanceProblem,
+)
 from cmltui.aws.error_map import map_aws_error
 from cmltui.aws.errors import AmiNotFoundError, AwsError, AwsRequestError, InvalidStateError
 from cmltui.aws.mapping import instance_to_dto, tags_to_dict, tags_to_list
@@ -47,7 +53,6 @@ log = logging.getLogger(__name__)
 EC2_SERVICE = "ec2"
 CLOUDWATCH_SERVICE = "cloudwatch"
 #: Tag holding the cmltui worker id of a managed instance.
-WORKER_ID_TAG = "cmltui:worker-id"
 MANAGED_TAG_VALUE = "true"
 
 #: DescribeInstances page size: real AWS's maximum (moto pages by reservation, 100 unasked).
@@ -66,6 +71,11 @@ _DISCOVERABLE_STATES = ["pending", "running", "stopping", "stopped"]
 _UNSTARTABLE = frozenset({CMLWorkerStatus.TERMINATED, CMLWorkerStatus.SHUTTING_DOWN})
 
 T = TypeVar("T")
+
+
+def _image_id(raw: Any) -> str:
+    image_id = raw.get("ImageId", "") if isinstance(raw, dict) else ""
+    return image_id if isinstance(image_id, str) else ""
 
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
@@ -224,6 +234,16 @@ class AwsGateway:
                 service=service,
                 attempts=getattr(self._current, "attempts", None),
             ) from err
+        except ResponseParserError as err:
+            # An answer that is not AWS's XML at all (an HTML error page from a proxy, or for a
+            # region name AWS does not know): botocore raises this outside its own hierarchy.
+            operation = getattr(self._current, "operation", None) or "AWS call"
+            raise AwsRequestError(
+                f"{region}: AWS's answer could not be read ({operation}); is the region name "
+                "right and the endpoint AWS?",
+                region=region,
+                operation=operation,
+            ) from err
         except (KeyError, TypeError, ValueError) as err:
             # An answer of an unexpected shape (a DTO that does not validate) stops at the edge.
             operation = getattr(self._current, "operation", None) or "AWS call"
@@ -266,6 +286,14 @@ class AwsGateway:
         else:
             kwargs["PaginationConfig"] = {"PageSize": self._describe_page_size}
         for page in paginator.paginate(**kwargs):
+            if "Reservations" not in page:
+                # botocore reads an HTML page answered with 200 as an empty answer; taken as
+                # "no instances", it would make every worker look gone.
+                raise AwsRequestError(
+                    "AWS's answer could not be read (DescribeInstances): it holds no "
+                    "reservation list; is the endpoint AWS?",
+                    operation="DescribeInstances",
+                )
             for reservation in page.get("Reservations", []):
                 yield from reservation.get("Instances", [])
 
@@ -304,12 +332,61 @@ class AwsGateway:
             for raw in raws
         ]
 
-    async def describe_fleet(self, region: str) -> list[CMLWorkerInstanceDto]:
-        """Every managed instance of the region, terminated ones included."""
+    def _to_description(
+        self, region: str, ec2: Any, raws: list[dict[str, Any]]
+    ) -> FleetDescription:
+        """DTOs of the instances that map, and one problem per instance that does not."""
+        names = self._ami_names_for(region, ec2, (_image_id(raw) for raw in raws))
+        instances: list[CMLWorkerInstanceDto] = []
+        problems: list[InstanceProblem] = []
+        for raw in raws:
+            try:
+                ami_name = names.get(_image_id(raw))
+                instances.append(instance_to_dto(raw, region=region, ami_name=ami_name))
+            except AwsError as err:
+                instance_id = raw.get("InstanceId") if isinstance(raw, dict) else None
+                problems.append(
+                    InstanceProblem(
+                        region=region,
+                        aws_instance_id=instance_id if isinstance(instance_id, str) else None,
+                        problem=str(err).removeprefix(f"{region}: "),
+                    )
+                )
+        return FleetDescription(region=region, instances=instances, problems=problems)
 
-        def work(ec2: Any) -> list[CMLWorkerInstanceDto]:
+    async def describe_managed(self, region: str) -> FleetDescription:
+        """Every managed instance of the region, terminated ones included; an instance whose
+        record does not map is a problem of its own, never a failure of the whole region."""
+
+        def work(ec2: Any) -> FleetDescription:
             raws = list(self._iter_instances(ec2, filters=[self._managed_filter()]))
-            return self._to_dtos(region, ec2, raws)
+            return self._to_description(region, ec2, raws)
+
+        return await self._run(region, EC2_SERVICE, work)
+
+    async def describe_fleet(self, region: str) -> list[CMLWorkerInstanceDto]:
+        """Every managed instance of the region that maps (see ``describe_managed``)."""
+        return (await self.describe_managed(region)).instances
+
+    async def lookup_instances(self, region: str, instance_ids: Sequence[str]) -> FleetDescription:
+        """These instances, managed or not, by id; an id EC2 no longer knows is simply absent.
+
+        A filter on ``instance-id`` rather than ``InstanceIds``: one unknown id would fail the
+        whole call with InvalidInstanceID.NotFound. One call per 200 ids.
+        """
+        ids = _unique(instance_ids)
+        if not ids:
+            return FleetDescription(region=region)
+
+        def work(ec2: Any) -> FleetDescription:
+            raws = [
+                raw
+                for chunk in _chunks(ids, FILTER_VALUES_PER_CALL)
+                for raw in self._iter_instances(
+                    ec2, filters=[{"Name": "instance-id", "Values": chunk}]
+                )
+            ]
+            return self._to_description(region, ec2, raws)
 
         return await self._run(region, EC2_SERVICE, work)
 
@@ -353,7 +430,11 @@ class AwsGateway:
                 for raw in raws
                 if tags_to_dict(raw.get("Tags")).get(managed_key) != MANAGED_TAG_VALUE
             ]
-            return [dto for dto in self._to_dtos(region, ec2, unmanaged) if looks_like_cml(dto)]
+            # An instance whose record does not map is left out, never the whole discovery.
+            described = self._to_description(region, ec2, unmanaged)
+            for problem in described.problems:
+                log.warning("%s: discovery skipped %s", region, problem.problem)
+            return [dto for dto in described.instances if looks_like_cml(dto)]
 
         return await self._run(region, EC2_SERVICE, work)
 

@@ -137,6 +137,24 @@ class FaultInjector:
         """Refuse requests as signed with expired credentials (EC2: AuthFailure)."""
         self._arm(_Fault("expired", service, None, count, region))
 
+    def unreadable(
+        self,
+        service: str = ANY_SERVICE,
+        count: int | None = 1,
+        *,
+        action: str | None = None,
+        region: str | None = None,
+        status: int = 500,
+        truncated_xml: bool = False,
+    ) -> None:
+        """Answer the next ``count`` requests with an HTML page (as a proxy, or AWS for a region
+        name it does not know). With 500 botocore raises ``ResponseParserError``; with 200 it
+        returns an answer with no data at all, which must not read as "no instances"."""
+        kind = "unreadable" if status == 500 else "unreadable_200"
+        if truncated_xml:
+            kind = "truncated_xml"  # 200 and a cut-off XML document: ResponseParserError
+        self._arm(_Fault(kind, service, action, count, region))
+
     def clear(self) -> None:
         """Disarm every fault and release requests held by ``slow``."""
         with self._lock:
@@ -268,6 +286,13 @@ def _fault_response(
     kind: str, service: str, action: str
 ) -> tuple[str, list[tuple[str, str]], bytes]:
     request_id = f"fault-{time.monotonic_ns()}"
+    if kind == "truncated_xml":
+        body = b'<?xml version="1.0" encoding="UTF-8"?>\n<DescribeInstancesResponse><reservat'
+        return "200 OK", [("Content-Type", "text/xml;charset=UTF-8")], body
+    if kind in ("unreadable", "unreadable_200"):
+        page = b"<html><body><h1>Error</h1><p>not an AWS answer</p></body></html>"
+        status = "200 OK" if kind == "unreadable_200" else "500 Internal Server Error"
+        return status, [("Content-Type", "text/html")], page
     if service == CLOUDWATCH:
         status, code, message = _CLOUDWATCH_FAULTS[kind]
         body = json.dumps({"__type": code, "message": f"{message} ({action})"}).encode()

@@ -88,6 +88,8 @@ class CMLWorkerState(BaseModel):
     auto_stop_opt_out: bool = False
     last_auto_stop_at: datetime | None = None
     last_auto_stop_reason: str | None = None
+    #: When the figures above were last measured (their age when shown from the data file).
+    last_telemetry_at: datetime | None = None
     #: Number of events applied: the aggregate's version.
     version: int = 0
 
@@ -149,6 +151,7 @@ class CMLWorkerState(BaseModel):
         self.active_labs_count = e.active_labs_count
         self.cpu_utilization = e.cpu_utilization
         self.memory_utilization = e.memory_utilization
+        self.last_telemetry_at = e.updated_at
 
     def _on_CMLWorkerEndpointUpdatedDomainEvent(
         self, e: CMLWorkerEndpointUpdatedDomainEvent

@@ -15,9 +15,9 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from cmltui.aws.dto import CMLWorkerInstanceDto
+from cmltui.aws.dto import WORKER_ID_TAG, CMLWorkerInstanceDto
 from cmltui.aws.errors import AwsError
 from cmltui.cml.errors import CmlError, CmlNotReadyError
 from cmltui.cml.status_map import service_status_for
@@ -26,11 +26,14 @@ from cmltui.domain.clock import Clock, utc_now
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus, LicenseStatus
 from cmltui.domain.errors import DomainError
 from cmltui.domain.events import CloudEvent
+from cmltui.domain.names import name_key, name_problem, normalize_name, visible
 from cmltui.domain.worker import CMLWorker, mask_secret
 from cmltui.services.cost import cost_since_start, hourly_cost, uptime_seconds
+from cmltui.services.discovery import DiscoveredInstance, import_problem
 from cmltui.services.history import TelemetryHistory, history_capacity
 from cmltui.services.idle_policy import evaluate_idle
 from cmltui.services.ports import ChangeSetListener, CmlClient, CmlClientPool, FleetGateway
+from cmltui.services.reconciler import CopyConflict, Ec2Reconciler
 from cmltui.services.snapshot import (
     ActionResult,
     ChangeSet,
@@ -42,8 +45,6 @@ from cmltui.services.snapshot import (
 
 log = logging.getLogger("cmltui.controller")
 
-#: A worker created by cmltui is not declared gone while EC2 may not list it yet.
-_NEW_INSTANCE_GRACE = timedelta(minutes=2)
 #: Telemetry history window for the sparklines.
 _HISTORY_WINDOW_SECONDS = 3600.0
 _IDLE_POLICY_ACTOR = "cmltui:idle-policy"
@@ -78,6 +79,8 @@ class _WorkerRuntime:
     cml_cpu_known: bool = False
     license_checked_at: datetime | None = None
     version_supported: bool = True
+    #: When the last CML or CloudWatch figures were applied (None: not since start).
+    telemetry_at: datetime | None = None
 
 
 class FleetController:
@@ -103,7 +106,6 @@ class FleetController:
         store_read_only = bool(getattr(repository, "read_only", False))
         self.read_only = read_only or config.read_only or store_read_only
         self._workers: dict[str, CMLWorker] = {}
-        self._id_by_instance: dict[str, str] = {}
         self._runtime: dict[str, _WorkerRuntime] = {}
         self._region_errors: dict[str, SourceHealth] = {}
         self._listeners: list[ChangeSetListener] = []
@@ -117,6 +119,14 @@ class FleetController:
         self._wake: dict[str, asyncio.Event] = {}
         self._stopping = False
         self._commit_lock = asyncio.Lock()
+        self._conflicts_seen: dict[tuple[str, str], datetime] = {}
+        self._reconciler = Ec2Reconciler(
+            self._workers,
+            clock=clock,
+            managed_tag_key=config.aws.managed_tag_key,
+            endpoint_for=self._endpoint_for,
+            on_not_running=self._clear_cml_runtime,
+        )
         self._history_capacity = history_capacity(
             _HISTORY_WINDOW_SECONDS, config.refresh.cml_seconds
         )
@@ -138,6 +148,9 @@ class FleetController:
         state = worker.state
         runtime = self._runtime_for(worker.id)
         verdict = evaluate_idle(worker, self.config.idle, now)
+        running = state.status == CMLWorkerStatus.RUNNING
+        measured_at = runtime.telemetry_at or state.last_telemetry_at
+        live = running and self._telemetry_is_fresh(measured_at, now)
         return WorkerSnapshot(
             id=state.id,
             name=state.name,
@@ -147,16 +160,17 @@ class FleetController:
             ami_id=state.ami_id,
             ami_name=state.ami_name,
             status=state.status,
-            service_status=state.service_status,
+            # Only a running instance can serve CML, whatever was last seen.
+            service_status=state.service_status if running else CMLServiceStatus.UNAVAILABLE,
             cml_version=state.cml_version,
             license_status=state.license_status,
             license_token_masked=state.license_token,
             https_endpoint=state.https_endpoint,
             public_ip=state.public_ip,
             private_ip=state.private_ip,
-            active_labs_count=state.active_labs_count,
-            cpu_utilization=state.cpu_utilization,
-            memory_utilization=state.memory_utilization,
+            active_labs_count=state.active_labs_count if live else 0,
+            cpu_utilization=state.cpu_utilization if live else None,
+            memory_utilization=state.memory_utilization if live else None,
             last_activity_at=state.last_activity_at,
             created_at=state.created_at,
             created_by=state.created_by,
@@ -178,7 +192,22 @@ class FleetController:
             cpu_history=tuple(runtime.history.cpu),
             memory_history=tuple(runtime.history.memory),
             labs_history=tuple(runtime.history.labs),
+            telemetry_live=live,
+            telemetry_at=measured_at,
+            seen_cpu_utilization=state.cpu_utilization,
+            seen_memory_utilization=state.memory_utilization,
+            seen_active_labs_count=state.active_labs_count,
+            detached=worker.id in self._reconciler.detached_ids(),
+            problems=self._reconciler.problems_of(worker.id),
         )
+
+    def _telemetry_is_fresh(self, measured_at: datetime | None, now: datetime) -> bool:
+        """Figures count as live for three polling intervals of their sources."""
+        if measured_at is None:
+            return False
+        refresh = self.config.refresh
+        window = 3 * max(refresh.cml_seconds, refresh.cloudwatch_seconds)
+        return (now - measured_at).total_seconds() <= window
 
     def totals(self, now: datetime | None = None) -> FleetTotals:
         now = now or self._clock()
@@ -202,7 +231,22 @@ class FleetController:
             if rt.cml_error and rt.cml_error_since and wid in self._workers
         ]
         region_errors = sorted(self._region_errors.values(), key=lambda h: h.source)
-        return tuple(region_errors) + tuple(sorted(worker_errors, key=lambda h: h.source))
+        instance_errors = [
+            SourceHealth(p.region, p.message, p.since) for p in self._reconciler.problems()
+        ]
+        instance_errors.extend(
+            SourceHealth(c.region, c.describe(), self._conflict_since(c))
+            for c in self._reconciler.conflicts()
+        )
+        return (
+            tuple(region_errors)
+            + tuple(instance_errors)
+            + tuple(sorted(worker_errors, key=lambda h: h.source))
+        )
+
+    def _conflict_since(self, conflict: CopyConflict) -> datetime:
+        key = (conflict.instance.aws_instance_id, conflict.worker_id)
+        return self._conflicts_seen.setdefault(key, self._clock())
 
     def _change_set(self, worker_ids: Sequence[str], *, full: bool) -> ChangeSet:
         now = self._clock()
@@ -279,8 +323,22 @@ class FleetController:
                 await body()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as err:
+                # Shown on screen, not only logged: the loop goes on at its next interval.
                 log.exception("%s refresh failed unexpectedly", name)
+                key = f"loop:{name}"
+                previous = self._region_errors.get(key)
+                self._region_errors[key] = SourceHealth(
+                    f"{name} refresh",
+                    f"unexpected error: {type(err).__name__}: {err}",
+                    previous.since if previous else self._clock(),
+                    retry_in_seconds=interval,
+                )
+                with contextlib.suppress(Exception):
+                    self._publish()
+            else:
+                if self._region_errors.pop(f"loop:{name}", None) is not None:
+                    self._publish()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=interval)
 
@@ -352,82 +410,48 @@ class FleetController:
             return None
         return template.format(**{k: v or "" for k, v in fields.items()}).rstrip("/")
 
-    def _find_worker(self, dto: CMLWorkerInstanceDto) -> CMLWorker | None:
-        tagged_id = dto.worker_id
-        if tagged_id and tagged_id in self._workers:
-            return self._workers[tagged_id]
-        worker_id = self._id_by_instance.get(dto.aws_instance_id)
-        if worker_id is not None and worker_id in self._workers:
-            return self._workers[worker_id]
-        return None
-
-    def _index_instances(self) -> None:
-        """Rebuild the instance id -> worker id index (one pass, not one per instance)."""
-        self._id_by_instance = {
-            w.state.aws_instance_id: w.id for w in self._workers.values() if w.state.aws_instance_id
-        }
-
-    def _import(self, dto: CMLWorkerInstanceDto, imported_by: str) -> CMLWorker:
-        worker = CMLWorker(
-            name=dto.name,
-            aws_region=dto.region,
-            instance_type=dto.instance_type or "unknown",
-            ami_id=dto.ami_id,
-            ami_name=dto.ami_name,
-            created_by=imported_by,
-            aws_instance_id=dto.aws_instance_id,
-            status=dto.state,
-            worker_id=dto.worker_id or str(uuid.uuid4()),
-            clock=self._clock,
-        )
-        self._workers[worker.id] = worker
-        self._id_by_instance[dto.aws_instance_id] = worker.id
-        return worker
-
     def reconcile_instance(
         self, dto: CMLWorkerInstanceDto, *, imported_by: str = "ec2-sync"
     ) -> CMLWorker:
-        """Apply one EC2 observation through the aggregate's methods."""
-        worker = self._find_worker(dto)
-        if worker is None:
-            worker = self._import(dto, imported_by)
-        if worker.is_terminated:
-            return worker
-        worker.update_status(dto.state)
-        worker.assign_instance(dto.aws_instance_id, dto.public_ip, dto.private_ip)
-        endpoint = self._endpoint_for(dto)
-        worker.update_endpoint(endpoint, dto.public_ip)
-        if worker.state.status != CMLWorkerStatus.RUNNING:
-            worker.update_service_status(CMLServiceStatus.UNAVAILABLE)
-            runtime = self._runtime_for(worker.id)
-            runtime.cml_error = runtime.cml_error_since = None
+        """Apply one observation of an instance: its bound worker, else a new worker for it."""
+        for worker in self._workers.values():
+            if worker.state.aws_instance_id == dto.aws_instance_id:
+                self._reconciler.observe(worker, dto)
+                break
+        else:
+            worker = self._reconciler.import_instance(dto, imported_by)
         if worker.uncommitted_events:
             self._touch(worker)
         return worker
 
-    def _reconcile_region(self, region: str, dtos: list[CMLWorkerInstanceDto]) -> None:
-        now = self._clock()
-        self._index_instances()
-        seen_ids = {self.reconcile_instance(dto).id for dto in dtos}
-        for worker in list(self._workers.values()):
-            if worker.state.aws_region != region or worker.is_terminated or worker.id in seen_ids:
-                continue
-            if not worker.state.aws_instance_id:
-                continue
-            created = worker.state.created_at
-            if created is not None and now - created < _NEW_INSTANCE_GRACE:
-                continue
-            # Gone from EC2: real AWS forgets terminated instances after about an hour.
-            worker.update_status(CMLWorkerStatus.TERMINATED)
-            self._touch(worker)
+    def _clear_cml_runtime(self, worker: CMLWorker) -> None:
+        """A worker that is not running has no CML error and no live figures."""
+        runtime = self._runtime_for(worker.id)
+        runtime.cml_error = runtime.cml_error_since = None
+        runtime.cml_cpu_known = False
 
     async def _refresh_region(self, region: str) -> bool:
+        """One managed describe, plus one by-id lookup when bound instances are missing."""
         try:
-            dtos = await self._gateway.describe_fleet(region)
-        except AwsError as err:
+            description = await self._gateway.describe_managed(region)
+            missing = self._reconciler.missing_instances(region, description.instances)
+            looked_up, lookup_error = None, None
+            if missing:
+                try:
+                    looked_up = await self._gateway.lookup_instances(region, missing)
+                except AwsError as err:
+                    lookup_error = _without_region(str(err), region)
+        except Exception as err:  # AwsError, and anything a library raises unexpectedly
+            if not isinstance(err, AwsError):
+                log.exception("EC2 describe in %s failed unexpectedly", region)
+            message = (
+                _without_region(str(err), region)
+                if isinstance(err, AwsError)
+                else (f"unexpected error: {type(err).__name__}: {err}")
+            )
             self._region_errors[region] = SourceHealth(
                 region,
-                _without_region(str(err), region),
+                message,
                 self._region_errors[region].since
                 if region in self._region_errors
                 else self._clock(),
@@ -437,7 +461,12 @@ class FleetController:
             return False
         self._region_errors.pop(region, None)
         self._from_cache = False  # live data from here on, even before the other regions answer
-        self._reconcile_region(region, dtos)
+        marked_before = self._reconciler.marked_worker_ids(region)
+        changed = self._reconciler.apply(description, looked_up, lookup_error)
+        # Rows whose detached mark or problems appeared or cleared are republished too.
+        self._pending_ids.update(
+            changed | marked_before | self._reconciler.marked_worker_ids(region)
+        )
         self._publish()
         return True
 
@@ -483,6 +512,8 @@ class FleetController:
             cpu = cpu_by_instance.get(instance_id)
             runtime = self._runtime_for(worker.id)
             runtime.cloudwatch_cpu = cpu
+            if cpu is not None:
+                runtime.telemetry_at = now
             if cpu is None or runtime.cml_cpu_known:
                 continue  # CML's own figures win when it has them
             cpu = round(min(max(cpu, 0.0), 100.0), 1)
@@ -522,6 +553,13 @@ class FleetController:
             self._touch(worker)
         runtime.cml_error = message
 
+    def _running_minutes(self, worker: CMLWorker) -> float | None:
+        """Minutes since the worker last started (None: unknown, e.g. imported running)."""
+        started = worker.state.last_started_at or worker.state.created_at
+        if started is None:
+            return None
+        return (self._clock() - started).total_seconds() / 60.0
+
     def _client(self, worker: CMLWorker) -> CmlClient:
         return self._cml_pool.client_for(worker.id, worker.state.https_endpoint or "")
 
@@ -532,10 +570,23 @@ class FleetController:
         try:
             info = await client.system_information()
         except CmlError as err:
+            runtime.cml_cpu_known = False
+            booting = isinstance(err, CmlNotReadyError)
+            running_for = self._running_minutes(worker)
+            if (
+                booting
+                and running_for is not None
+                and (running_for > self.config.cml.boot_grace_minutes)
+            ):
+                # Past the boot grace a refused connection is a fault, not a slow boot.
+                worker.update_service_status(CMLServiceStatus.ERROR, endpoint)
+                self._set_cml_error(
+                    worker, f"unreachable {running_for:.0f} min after start: {err.reason}"
+                )
+                return
             worker.update_service_status(service_status_for(err), endpoint)
             # A controller that is still booting is a state (STARTING), not an error.
-            self._set_cml_error(worker, None if isinstance(err, CmlNotReadyError) else err.reason)
-            runtime.cml_cpu_known = False
+            self._set_cml_error(worker, None if booting else err.reason)
             return
         service = service_status_for(info)
         runtime.version_supported = info.version_supported
@@ -586,6 +637,7 @@ class FleetController:
         if not isinstance(stats, BaseException):
             cpu = stats.cpu_percent
             memory = stats.memory_percent
+            runtime.telemetry_at = now
         runtime.cml_cpu_known = cpu is not None
         if cpu is None:
             cpu = runtime.cloudwatch_cpu
@@ -783,13 +835,12 @@ class FleetController:
     ) -> ActionResult:
         if self.read_only:
             return ActionResult("create", refused=(f"{name}: read-only mode",))
-        name = name.strip()
-        if not name:
-            return ActionResult("create", refused=("a worker needs a name",))
+        name = normalize_name(name)
+        problem = self.name_problem(name)
+        if problem is not None:
+            return ActionResult("create", refused=(f"{visible(name) or '(blank)'}: {problem}",))
         if region not in self.config.regions:
             return ActionResult("create", refused=(f"{name}: region {region} is not configured",))
-        if any(w.name == name and not w.is_terminated for w in self._workers.values()):
-            return ActionResult("create", refused=(f"{name}: a worker with this name exists",))
         worker_id = str(uuid.uuid4())
         try:
             dto = await self._gateway.create_instance(
@@ -817,6 +868,14 @@ class FleetController:
         await self._commit()
         self._publish()
         return ActionResult("create", done=(name,))
+
+    def name_problem(self, name: str) -> str | None:
+        """Why ``name`` cannot name a new worker (unsafe characters, a live worker's name)."""
+        name = normalize_name(name)
+        problem = name_problem(name)
+        if problem is None and name_key(name) in self._live_name_keys():
+            problem = "a live worker already has this name"
+        return problem
 
     async def register_license(self, worker_id: str, token: str) -> ActionResult:
         if self.read_only:
@@ -878,51 +937,134 @@ class FleetController:
             "deregister licence", failed=(f"{worker.name}: {result.reason or result.outcome}",)
         )
 
-    async def discover(self) -> list[CMLWorkerInstanceDto]:
-        found: list[CMLWorkerInstanceDto] = []
+    async def discover(self) -> list[DiscoveredInstance]:
+        """Unmanaged CML-looking instances, and copies of managed ones (same worker id tag).
+
+        Each says whether it can be imported as it stands; a region that fails is shown on the
+        status line and in the result's absence, never as "nothing to import".
+        """
+        found: list[DiscoveredInstance] = []
         results = await asyncio.gather(
             *(self._gateway.discover(r) for r in self.config.regions), return_exceptions=True
         )
+        live_keys = self._live_name_keys()
         for region, result in zip(self.config.regions, results, strict=True):
-            if isinstance(result, AwsError):
-                self._region_errors[f"{region}/discover"] = SourceHealth(
-                    f"{region} discovery", _without_region(str(result), region), self._clock()
+            key = f"{region}/discover"
+            if isinstance(result, BaseException):
+                if not isinstance(result, AwsError):
+                    log.error("discovery in %s failed: %r", region, result)
+                self._region_errors[key] = SourceHealth(
+                    f"{region} discovery",
+                    _without_region(str(result), region)
+                    if isinstance(result, AwsError)
+                    else f"unexpected error: {type(result).__name__}",
+                    self._clock(),
                 )
-            elif isinstance(result, BaseException):
-                log.error("discovery in %s failed: %r", region, result)
-            else:
-                self._region_errors.pop(f"{region}/discover", None)
-                found.extend(result)
+                continue
+            self._region_errors.pop(key, None)
+            found.extend(
+                DiscoveredInstance(dto, problem=import_problem(dto, live_keys, set()))
+                for dto in result
+            )
+        for conflict in self._reconciler.conflicts():
+            dto = conflict.instance
+            if dto.state == CMLWorkerStatus.TERMINATED:
+                continue
+            found.append(
+                DiscoveredInstance(
+                    dto,
+                    copy_of=conflict.worker_name,
+                    problem=import_problem(dto, live_keys, set()),
+                )
+            )
         return found
 
-    async def import_instances(self, instances: Sequence[CMLWorkerInstanceDto]) -> ActionResult:
+    def discovery_errors(self) -> list[str]:
+        """The regions whose last discovery failed, as status-line lines."""
+        return [
+            f"{h.source}: {h.error}"
+            for k, h in sorted(self._region_errors.items())
+            if k.endswith("/discover")
+        ]
+
+    def _live_name_keys(self) -> set[str]:
+        return {name_key(w.name) for w in self._workers.values() if not w.is_terminated}
+
+    async def import_instances(
+        self, instances: Sequence[DiscoveredInstance | CMLWorkerInstanceDto]
+    ) -> ActionResult:
+        """Manage these instances as new workers. Everything is checked before anything is
+        tagged: an instance that cannot be imported is refused and left untouched."""
         if self.read_only:
             return ActionResult("import", refused=("read-only mode",))
         done: list[str] = []
+        refused: list[str] = []
         failed: list[str] = []
+        bound = {w.state.aws_instance_id for w in self._workers.values()}
+        live_keys = self._live_name_keys()
+        batch_keys: set[str] = set()
         by_region: dict[str, list[CMLWorkerInstanceDto]] = {}
-        for dto in instances:
+        for entry in instances:
+            dto = entry.instance if isinstance(entry, DiscoveredInstance) else entry
+            shown = visible(dto.name)
+            if dto.aws_instance_id in bound:
+                refused.append(f"{shown}: {dto.aws_instance_id} is already managed")
+                continue
+            problem = import_problem(dto, live_keys, batch_keys)
+            if problem is not None:
+                refused.append(f"{shown} ({dto.aws_instance_id}): {problem}")
+                continue
+            batch_keys.add(name_key(dto.name))
             by_region.setdefault(dto.region, []).append(dto)
         for region, dtos in by_region.items():
+            # Always a new worker id: a copy's tag names another worker.
+            new_ids = {d.aws_instance_id: str(uuid.uuid4()) for d in dtos}
             try:
                 worker_id_by_instance = await self._gateway.adopt_instances(
-                    region, [d.aws_instance_id for d in dtos]
+                    region, list(new_ids), new_ids
                 )
             except AwsError as err:
-                failed.extend(f"{d.name}: {err}" for d in dtos)
+                failed.extend(f"{visible(d.name)}: {err}" for d in dtos)
                 continue
-            self._index_instances()
             for dto in dtos:
-                # The adopted instance now carries its worker id tag: use the same id here.
                 worker_id = (worker_id_by_instance or {}).get(dto.aws_instance_id)
-                tags = {**dto.tags, "cmltui:worker-id": worker_id} if worker_id else dto.tags
+                tags = {**dto.tags, WORKER_ID_TAG: worker_id or new_ids[dto.aws_instance_id]}
                 adopted = dto.model_copy(update={"tags": tags})
-                worker = self.reconcile_instance(adopted, imported_by=self.user)
+                worker = self._reconciler.import_instance(adopted, self.user)
+                self._reconciler.resolved(dto.aws_instance_id)
                 self._touch(worker)
                 done.append(worker.name)
         await self._commit()
         self._publish()
-        return ActionResult("import", tuple(done), (), tuple(failed))
+        return ActionResult("import", tuple(done), tuple(refused), tuple(failed))
+
+    async def reattach_workers(self, worker_ids: Sequence[str]) -> ActionResult:
+        """Put the managed tag and the worker id back on detached workers' own instances."""
+        if self.read_only:
+            return self._refuse_all("re-tag", worker_ids, "read-only mode")
+        workers, refused = self._resolve(worker_ids)
+        detached = self._reconciler.detached_ids()
+        by_region: dict[str, list[CMLWorker]] = {}
+        for worker in workers:
+            if worker.id not in detached or not worker.state.aws_instance_id:
+                refused.append(f"{visible(worker.name)}: it is not detached")
+                continue
+            by_region.setdefault(worker.state.aws_region, []).append(worker)
+        done: list[str] = []
+        failed: list[str] = []
+        for region, region_workers in by_region.items():
+            ids = {w.state.aws_instance_id or "": w.id for w in region_workers}
+            try:
+                await self._gateway.adopt_instances(region, list(ids), ids)
+            except AwsError as err:
+                failed.extend(f"{visible(w.name)}: {err}" for w in region_workers)
+                continue
+            self._reconciler.reattached({w.id for w in region_workers})
+            for worker in region_workers:
+                self._touch(worker)
+                done.append(worker.name)
+        self._publish()
+        return ActionResult("re-tag", tuple(done), tuple(refused), tuple(failed))
 
     async def set_auto_stop_opt_out(self, worker_ids: Sequence[str], opt_out: bool) -> ActionResult:
         action = "opt out of auto-stop" if opt_out else "opt in to auto-stop"

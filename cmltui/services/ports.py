@@ -6,10 +6,10 @@ The controller depends on these protocols only; ``cmltui.aws.gateway.AwsGateway`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-from cmltui.aws.dto import CMLWorkerInstanceDto
+from cmltui.aws.dto import CMLWorkerInstanceDto, FleetDescription
 from cmltui.cml.models import (
     CmlActivityEvent,
     CmlLab,
@@ -20,6 +20,7 @@ from cmltui.cml.models import (
     LicenseRegistrationResult,
 )
 from cmltui.domain.events import CloudEvent
+from cmltui.services.discovery import DiscoveredInstance
 from cmltui.services.snapshot import ActionResult, ChangeSet, RefreshSummary
 
 
@@ -32,6 +33,12 @@ class FleetGateway(Protocol):
 
     async def describe_fleet(self, region: str) -> list[CMLWorkerInstanceDto]:
         """Every managed instance of the region (paginated; terminated ones included)."""
+
+    async def describe_managed(self, region: str) -> FleetDescription:
+        """As ``describe_fleet``, with a problem per instance whose record does not map."""
+
+    async def lookup_instances(self, region: str, instance_ids: Sequence[str]) -> FleetDescription:
+        """These instances by id, managed or not; ids EC2 no longer knows are absent."""
 
     async def discover(self, region: str) -> list[CMLWorkerInstanceDto]:
         """Instances that look like CML workers but are not managed yet."""
@@ -47,7 +54,10 @@ class FleetGateway(Protocol):
     async def terminate_instances(self, region: str, instance_ids: Sequence[str]) -> None: ...
 
     async def adopt_instances(
-        self, region: str, instance_ids: Sequence[str], worker_ids: Sequence[str] | None = None
+        self,
+        region: str,
+        instance_ids: Sequence[str],
+        worker_ids: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
         """Tag discovered instances as managed (import); returns instance id -> worker id."""
 
@@ -144,9 +154,17 @@ class FleetService(Protocol):
 
     async def deregister_license(self, worker_id: str) -> ActionResult: ...
 
-    async def discover(self) -> list[CMLWorkerInstanceDto]: ...
+    async def discover(self) -> list[DiscoveredInstance]: ...
 
-    async def import_instances(self, instances: Sequence[CMLWorkerInstanceDto]) -> ActionResult: ...
+    async def import_instances(
+        self, instances: Sequence[DiscoveredInstance | CMLWorkerInstanceDto]
+    ) -> ActionResult: ...
+
+    async def reattach_workers(self, worker_ids: Sequence[str]) -> ActionResult:
+        """Put the managed tags back on detached workers' instances."""
+
+    def name_problem(self, name: str) -> str | None:
+        """Why ``name`` cannot name a new worker, or None (checked as the operator types)."""
 
     async def set_auto_stop_opt_out(
         self, worker_ids: Sequence[str], opt_out: bool

@@ -48,7 +48,7 @@ async def test_stopped_and_terminated_outside_cmltui_are_seen_in_one_cycle(fleet
     ec2 = moto_client("ec2", EAST)
     ec2.stop_instances(InstanceIds=[stopped_id])
     ec2.terminate_instances(InstanceIds=[terminated_id])
-    # An instance that is no longer managed (or gone) is no longer listed at all.
+    # An instance that only lost its managed tag still exists: detached, never terminated.
     ec2.delete_tags(Resources=[untagged_id], Tags=[{"Key": fleet.config.aws.managed_tag_key}])
     fleet.clock.advance(minutes=5)
     await controller.refresh_ec2()
@@ -56,7 +56,9 @@ async def test_stopped_and_terminated_outside_cmltui_are_seen_in_one_cycle(fleet
     assert workers["to-stop"].status == CMLWorkerStatus.STOPPED
     assert workers["to-terminate"].status == CMLWorkerStatus.TERMINATED
     assert workers["to-terminate"].terminated_at == fleet.clock()
-    assert workers["to-vanish"].status == CMLWorkerStatus.TERMINATED
+    assert workers["to-vanish"].status == CMLWorkerStatus.RUNNING
+    assert workers["to-vanish"].detached
+    assert workers["to-terminate"].terminated_by == "observed in EC2 (not by cmltui)"
     assert "status-updated.v1" in _event_types(controller, workers["to-stop"].id)
     assert "terminated.v1" in _event_types(controller, workers["to-terminate"].id)
 
@@ -172,7 +174,7 @@ async def test_create_worker_records_the_operator_and_the_ami(fleet):
     await controller.refresh_ec2()
     assert _by_name(controller)["new-one"].status == CMLWorkerStatus.RUNNING
     duplicate = await controller.create_worker("new-one", WEST)
-    assert not duplicate.ok and "exists" in duplicate.refused[0]
+    assert not duplicate.ok and "already has this name" in duplicate.refused[0]
     bad_region = await controller.create_worker("elsewhere", "eu-north-1")
     assert "not configured" in bad_region.refused[0]
 
