@@ -498,11 +498,17 @@ class FleetController:
             return
         try:
             cpu_by_instance = await self._gateway.cpu_utilization(region, list(running))
-        except AwsError as err:
-            self._region_errors[f"{region}/cloudwatch"] = SourceHealth(
+        except Exception as err:  # AwsError, or anything a library raises: this region only
+            if not isinstance(err, AwsError):
+                log.exception("CloudWatch in %s failed unexpectedly", region)
+            key = f"{region}/cloudwatch"
+            previous = self._region_errors.get(key)
+            self._region_errors[key] = SourceHealth(
                 f"{region} CloudWatch",
-                _without_region(str(err), region),
-                self._clock(),
+                _without_region(str(err), region)
+                if isinstance(err, AwsError)
+                else f"unexpected error: {type(err).__name__}: {err}",
+                previous.since if previous else self._clock(),
                 retry_in_seconds=self.config.refresh.cloudwatch_seconds,
             )
             return
