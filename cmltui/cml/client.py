@@ -8,11 +8,10 @@ as one of ``cmltui.cml.errors``' typed errors with a short reason, never anythin
 from __future__ import annotations
 
 import asyncio
-import functools
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -21,12 +20,11 @@ from cmltui.cml.errors import (
     CmlAuthError,
     CmlBadResponseError,
     CmlError,
-    CmlHttpError,
-    CmlNotReadyError,
     CmlTimeoutError,
     CmlTlsError,
     CmlUnreachableError,
 )
+from cmltui.cml.lab_calls import LabCalls
 from cmltui.cml.models import (
     ActivityCursor,
     CmlActivityEvent,
@@ -37,6 +35,7 @@ from cmltui.cml.models import (
     LicenseDeregistrationResult,
     LicenseRegistrationResult,
 )
+from cmltui.cml.transport import decode_json, raise_for_status, transport_error, typed_errors
 from cmltui.cml.wire import (
     TelemetryEvent,
     error_reason,
@@ -53,17 +52,20 @@ from cmltui.cml.wire import (
 from cmltui.config import CmlConfig
 from cmltui.domain.clock import Clock, utc_now
 
-#: Telemetry categories that mean someone used the controller.
-#: Telemetry categories that say a lab's state changed.
-LAB_EVENT_CATEGORIES = frozenset({"start_lab", "stop_lab", "wipe_lab", "import_lab"})
+#: Telemetry categories that say a lab's state changed. CML 2.9 writes ``wipe_node`` (one per
+#: node, with the lab id) for a wipe; ``wipe_lab`` is not a 2.9 category but is kept for
+#: controllers or proxies that write it.
+LAB_EVENT_CATEGORIES = frozenset({"start_lab", "stop_lab", "wipe_node", "wipe_lab", "import_lab"})
 #: Every this many ``labs`` calls, every lab's details are read again whatever the events say.
 FULL_LAB_REFRESH_CALLS = 10
 
+#: Telemetry categories that mean someone used the controller.
 ACTIVITY_CATEGORIES = frozenset(
     {
         "user_activity",
         "start_lab",
         "stop_lab",
+        "wipe_node",
         "wipe_lab",
         "import_lab",
         "export_lab",
@@ -77,87 +79,11 @@ ACTIVITY_CATEGORIES = frozenset(
 AUTOMATION_USER_PREFIX = "00000000-0000-"
 #: Renew a token this long before its exp at most (10 % of its lifetime for short ones).
 MAX_RENEWAL_MARGIN_SECONDS = 30.0
-_NOT_READY_STATUSES = frozenset({502, 503, 504})
 
 PasswordSource = Callable[[], str | None]
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
 
 
-def typed_errors(method: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
-    """Last line of the promise: an unexpected exception leaves as CmlBadResponseError."""
-
-    @functools.wraps(method)
-    async def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
-            return await method(*args, **kwargs)
-        except CmlError:
-            raise
-        except Exception as err:
-            name = method.__name__
-            raise CmlBadResponseError(
-                f"{name}: {type(err).__name__}: {shorten(str(err), 80)}"
-            ) from err
-
-    return wrapper
-
-
-def _error_chain(err: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    current: BaseException | None = err
-    while current is not None and current not in chain and len(chain) < 16:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
-
-
-def _transport_error(err: httpx.HTTPError, what: str, *, refused_is_not_ready: bool) -> CmlError:
-    """An httpx failure as a typed error (TLS, refused, timeout, dropped connection...)."""
-    chain = _error_chain(err)
-    detail = shorten(str(err) or type(err).__name__, 100)
-    if isinstance(err, httpx.TimeoutException):
-        return CmlTimeoutError(
-            f"{what}: {type(err).__name__.replace('Timeout', ' timeout').lower()}"
-        )
-    if any(isinstance(link, ssl.SSLCertVerificationError) for link in chain) or (
-        isinstance(err, httpx.ConnectError)
-        and any(isinstance(link, ssl.SSLError) for link in chain)
-    ):
-        return CmlTlsError(f"{what}: TLS failure: {detail}")
-    if isinstance(err, httpx.ConnectError):
-        refused = any(isinstance(link, ConnectionRefusedError) for link in chain) or (
-            "refused" in detail.lower()
-        )
-        if refused:
-            error_type = CmlNotReadyError if refused_is_not_ready else CmlUnreachableError
-            return error_type(f"{what}: connection refused")
-        return CmlUnreachableError(f"{what}: cannot connect: {detail}")
-    if isinstance(err, httpx.DecodingError):
-        return CmlBadResponseError(f"{what}: undecodable body")
-    if isinstance(err, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
-        return CmlUnreachableError(f"{what}: connection dropped ({type(err).__name__})")
-    return CmlUnreachableError(f"{what}: {type(err).__name__}: {detail}")
-
-
-def _raise_for_status(response: httpx.Response, what: str) -> None:
-    code = response.status_code
-    if 200 <= code < 300:
-        return
-    if code in (401, 403):
-        raise CmlAuthError(f"{what}: {error_reason(response)}", status_code=code)
-    if code in _NOT_READY_STATUSES:
-        raise CmlNotReadyError(f"{what}: HTTP {code}, controller not ready", status_code=code)
-    raise CmlHttpError(f"{what}: HTTP {code} {error_reason(response)}", status_code=code)
-
-
-def _json(response: httpx.Response, what: str) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise CmlBadResponseError(f"{what}: malformed JSON") from None
-
-
-class CmlApiClient:
+class CmlApiClient(LabCalls):
     """The ``CmlClient`` of one worker (see ``cmltui.services.ports``).
 
     Normally made by ``CmlApiClientPool.client_for``; ``verify`` is the pool's shared SSL
@@ -194,6 +120,8 @@ class CmlApiClient:
         self._stale_lab_ids: set[str] = set()
         self._lab_events_trusted = False
         self._labs_calls_since_full = 0
+        # Titles of the labs seen so far, so that lab errors can name a lab by its title.
+        self._lab_titles: dict[str, str] = {}
         per_worker = settings.max_concurrent_requests_per_worker
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/api/v0/",
@@ -245,25 +173,30 @@ class CmlApiClient:
         what: str,
         params: dict[str, str] | None = None,
         json_body: Any = None,
+        content: bytes | None = None,
         auth: bool = True,
         refused_is_not_ready: bool = False,
     ) -> httpx.Response:
         """One request within the total timeout and both concurrency bounds, login and a
-        single re-login on 401 included. Returns any answer but a persisting 401."""
+        single re-login on 401 included. Returns any answer but a persisting 401.
+
+        ``content`` is sent as it is, with no Content-Type (as virl2-client sends a topology
+        to ``import``); otherwise ``json_body`` is sent as JSON."""
         if self._closed:
             raise CmlUnreachableError(f"{what}: client closed")
         if self._verify_error:
             raise CmlTlsError(self._verify_error)
+        body: dict[str, Any] = {"content": content} if content is not None else {"json": json_body}
         total = self._settings.total_timeout_seconds
         try:
             async with asyncio.timeout(total), self._worker_limit, self._pool_limit:
-                return await self._send(method, path, params, json_body, auth=auth, what=what)
+                return await self._send(method, path, params, body, auth=auth, what=what)
         except CmlError:
             raise
         except TimeoutError:
             raise CmlTimeoutError(f"{what}: no answer within {total:g} s") from None
         except httpx.HTTPError as err:
-            raise _transport_error(err, what, refused_is_not_ready=refused_is_not_ready) from err
+            raise transport_error(err, what, refused_is_not_ready=refused_is_not_ready) from err
         except Exception as err:  # the promise: nothing but a CmlError leaves this client
             raise CmlBadResponseError(
                 f"{what}: {type(err).__name__}: {shorten(str(err), 80)}"
@@ -274,30 +207,22 @@ class CmlApiClient:
         method: str,
         path: str,
         params: dict[str, str] | None,
-        json_body: Any,
+        body: dict[str, Any],
         *,
         auth: bool,
         what: str,
     ) -> httpx.Response:
         if not auth:
-            return await self._http.request(method, path, params=params, json=json_body)
+            return await self._http.request(method, path, params=params, **body)
         token = await self._current_token()
         response = await self._http.request(
-            method,
-            path,
-            params=params,
-            json=json_body,
-            headers={"Authorization": f"Bearer {token}"},
+            method, path, params=params, headers={"Authorization": f"Bearer {token}"}, **body
         )
         if response.status_code != 401:
             return response
         token = await self._relogin(stale_token=token)
         response = await self._http.request(
-            method,
-            path,
-            params=params,
-            json=json_body,
-            headers={"Authorization": f"Bearer {token}"},
+            method, path, params=params, headers={"Authorization": f"Bearer {token}"}, **body
         )
         if response.status_code == 401:
             raise CmlAuthError(
@@ -336,8 +261,8 @@ class CmlApiClient:
         )
         if response.status_code == 403:
             raise CmlAuthError(f"login refused: {error_reason(response)}", status_code=403)
-        _raise_for_status(response, "login")
-        token = parse_token(_json(response, "login"))
+        raise_for_status(response, "login")
+        token = parse_token(decode_json(response, "login"))
         issued_at, expires_at = token_times(token)
         self._renew_at = None
         if expires_at is not None:
@@ -363,22 +288,22 @@ class CmlApiClient:
             auth=False,
             refused_is_not_ready=True,
         )
-        _raise_for_status(response, "system_information")
-        return parse_system_info(_json(response, "system_information"))
+        raise_for_status(response, "system_information")
+        return parse_system_info(decode_json(response, "system_information"))
 
     @typed_errors
     async def system_stats(self) -> CmlSystemStats:
         response = await self._call("GET", "system_stats", what="system_stats")
-        _raise_for_status(response, "system_stats")
-        return parse_system_stats(_json(response, "system_stats"))
+        raise_for_status(response, "system_stats")
+        return parse_system_stats(decode_json(response, "system_stats"))
 
     async def _lab(self, lab_id: str) -> CmlLab | None:
         what = f"lab {lab_id}"
         response = await self._call("GET", f"labs/{quote(lab_id, safe='')}", what=what)
         if response.status_code == 404:
             return None  # removed between the list and this call
-        _raise_for_status(response, what)
-        return parse_lab(_json(response, what), lab_id)
+        raise_for_status(response, what)
+        return parse_lab(decode_json(response, what), lab_id)
 
     @typed_errors
     async def labs(self) -> list[CmlLab]:
@@ -390,13 +315,10 @@ class CmlApiClient:
         every ``FULL_LAB_REFRESH_CALLS`` calls anyway, so a missed event heals itself.
         """
         response = await self._call("GET", "labs", what="labs", params={"show_all": "true"})
-        _raise_for_status(response, "labs")
-        lab_ids = parse_lab_ids(_json(response, "labs"))
+        raise_for_status(response, "labs")
+        lab_ids = parse_lab_ids(decode_json(response, "labs"))
         self._labs_calls_since_full += 1
-        full = (
-            not self._lab_events_trusted
-            or self._labs_calls_since_full >= FULL_LAB_REFRESH_CALLS
-        )
+        full = not self._lab_events_trusted or self._labs_calls_since_full >= FULL_LAB_REFRESH_CALLS
         to_fetch = [
             lab_id
             for lab_id in lab_ids
@@ -420,13 +342,14 @@ class CmlApiClient:
             for lab_id in lab_ids
             if (lab := fetched[lab_id] if lab_id in fetched else self._lab_cache.get(lab_id))
         }
+        self._lab_titles.update((lab.id, lab.title) for lab in self._lab_cache.values())
         return list(self._lab_cache.values())
 
     @typed_errors
     async def licensing(self) -> CmlLicensing:
         response = await self._call("GET", "licensing", what="licensing")
-        _raise_for_status(response, "licensing")
-        return parse_licensing(_json(response, "licensing"))
+        raise_for_status(response, "licensing")
+        return parse_licensing(decode_json(response, "licensing"))
 
     @typed_errors
     async def register_license(
@@ -443,7 +366,7 @@ class CmlApiClient:
         )
         if response.status_code in (400, 409):
             return LicenseRegistrationResult(outcome="failed", reason=error_reason(response))
-        _raise_for_status(response, what)
+        raise_for_status(response, what)
         return await self._wait_for_registration()
 
     async def _wait_for_registration(self) -> LicenseRegistrationResult:
@@ -500,7 +423,7 @@ class CmlApiClient:
             return LicenseDeregistrationResult(
                 outcome="busy", status_code=code, reason=error_reason(response)
             )
-        _raise_for_status(response, what)
+        raise_for_status(response, what)
         return LicenseDeregistrationResult(outcome="deregistered", status_code=code)
 
     @typed_errors
@@ -512,8 +435,8 @@ class CmlApiClient:
         """
         self._lab_events_trusted = False  # until this call has succeeded
         response = await self._call("GET", "telemetry/events", what="telemetry/events")
-        _raise_for_status(response, "telemetry/events")
-        events = parse_events(_json(response, "telemetry/events"))
+        raise_for_status(response, "telemetry/events")
+        events = parse_events(decode_json(response, "telemetry/events"))
         cursor = self._cursor
         seen_at_newest = set(cursor.fingerprints_at_newest)
 

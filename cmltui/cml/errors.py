@@ -38,3 +38,41 @@ class CmlHttpError(CmlError):
 
 class CmlBadResponseError(CmlError):
     """Malformed JSON, or JSON of the wrong shape."""
+
+
+class CmlLabError(CmlHttpError):
+    """CML answered a lab request with a 4xx. ``reason`` names the action, the lab and CML's
+    reason; ``action`` ("start", "stop", "wipe", "delete", "download", "import", "read"),
+    ``lab_id`` (None for an import), ``lab_title`` (when known) and ``cml_reason`` (CML's
+    ``description``, or the HTTP reason phrase) ride along for the UI and the audit trail."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status_code: int | None,
+        action: str,
+        lab_id: str | None = None,
+        lab_title: str | None = None,
+        cml_reason: str = "",
+    ) -> None:
+        super().__init__(reason, status_code=status_code)
+        self.action = action
+        self.lab_id = lab_id
+        self.lab_title = lab_title
+        self.cml_reason = cml_reason
+
+
+class CmlLabNotFoundError(CmlLabError):
+    """404: the lab is not (or no longer) on the controller."""
+
+
+class CmlLabRefusedError(CmlLabError):
+    """CML refused the request: 400 for its own rules (wipe needs a stopped lab, delete a
+    stopped and wiped one, "Cannot start lab", an invalid topology), 403 without permission
+    on the lab, 409, 413 for an import larger than nginx allows..."""
+
+
+class CmlTopologyError(CmlError):
+    """A topology refused before it was sent: empty, larger than CML accepts, not a CML
+    topology, or a title CML would not take."""

@@ -50,6 +50,63 @@ class CmlLab(_Model):
         return self.state == "STARTED"
 
 
+#: Lab states of CML 2.9 (``States``): start, stop and wipe move a lab along them.
+LAB_DEFINED_ON_CORE = "DEFINED_ON_CORE"
+LAB_STOPPED = "STOPPED"
+LAB_STARTED = "STARTED"
+#: The lab actions, in the order an operator frees a worker.
+LAB_ACTIONS = ("start", "stop", "wipe", "delete")
+#: Node states that mean a running VM (QUEUED waits for resources; DISCONNECTED lost its host).
+RUNNING_NODE_STATES = frozenset({"STARTED", "BOOTED"})
+
+
+def lab_action_refusal(state: str, action: str) -> str | None:
+    """Why CML would refuse ``action`` on a lab in ``state`` by its own rules (wipe needs a
+    stopped lab; delete needs a stopped and wiped one), or None. Start and stop are never
+    refused for the lab's state (starting a started lab changes nothing)."""
+    if action == "wipe" and state not in (LAB_STOPPED, LAB_DEFINED_ON_CORE):
+        return "wipe needs a stopped lab: stop it first"
+    if action == "delete" and state != LAB_DEFINED_ON_CORE:
+        first = "wipe it" if state == LAB_STOPPED else "stop and wipe it"
+        return f"delete needs a stopped and wiped lab: {first} first"
+    return None
+
+
+class CmlLabDetails(_Model):
+    """One lab as the labs screen shows it (``labs/{id}``, plus node states when it runs)."""
+
+    id: str
+    title: str = ""
+    state: str
+    description: str = ""
+    owner_id: str | None = None
+    owner_username: str | None = None
+    owner_fullname: str | None = None
+    #: Nodes in the lab (``node_count``), and how many of them run (STARTED or BOOTED);
+    #: None when the controller did not say.
+    node_count: int | None = None
+    running_nodes: int | None = None
+    link_count: int | None = None
+    created: datetime | None = None
+    modified: datetime | None = None
+    effective_permissions: tuple[str, ...] = ()
+
+    @property
+    def is_active(self) -> bool:
+        return self.state == LAB_STARTED
+
+    def refusal(self, action: str) -> str | None:
+        """Why CML would refuse ``action`` on this lab now (see ``lab_action_refusal``)."""
+        return lab_action_refusal(self.state, action)
+
+
+class CmlImportedLab(_Model):
+    """What ``POST import`` answered: the new lab's id and CML's warnings (Markdown)."""
+
+    id: str
+    warnings: tuple[str, ...] = ()
+
+
 class CmlLicensing(_Model):
     registration_status: str | None = None
     authorization_status: str | None = None

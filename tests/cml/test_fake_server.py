@@ -21,34 +21,6 @@ TIME_INFO_KEYS = {"succeeded", "attempted", "scheduled", "status", "failure", "s
 USAGE_KEYS = {"total", "free", "used"}
 
 
-@pytest.fixture
-def ssl_context(fake_cml_ca_file):
-    return ssl.create_default_context(cafile=str(fake_cml_ca_file))
-
-
-@pytest.fixture
-async def raw(fake_cml, ssl_context):
-    """``raw(**add_worker_kwargs) -> (worker, httpx client on its /api/v0/, auth headers)``."""
-    opened: list[httpx.AsyncClient] = []
-
-    async def make(**kwargs):
-        key = new_key("raw")
-        worker = fake_cml.add_worker(key, **kwargs)
-        http = httpx.AsyncClient(
-            base_url=fake_cml.base_url_for(key) + "/api/v0/", verify=ssl_context
-        )
-        opened.append(http)
-        login = await http.post(
-            "authenticate", json={"username": DEMO_USERNAME, "password": DEMO_PASSWORD}
-        )
-        assert login.status_code == 200
-        return worker, http, {"Authorization": f"Bearer {login.json()}"}
-
-    yield make
-    for http in opened:
-        await http.aclose()
-
-
 def _jwt_part(token: str, index: int) -> dict:
     part = token.split(".")[index]
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))

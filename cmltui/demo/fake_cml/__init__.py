@@ -8,10 +8,16 @@ Usage::
     server.base_url_for("i-0abc")  # https://127.0.0.1:PORT/w/i-0abc
     worker.set_faults(not_ready_502=True)
     server.stop()
+
+Labs follow CML 2.9's state machine and refusals (``lab_ops``), download as topology YAML and
+import from it (``topology``); ``worker.add_lab(title, owner=..., state=...)`` adds one, and
+``set_faults(lab_start_refused=True)`` / ``set_faults(lab_transition_seconds=30)`` make start
+refuse or start, stop and wipe take time (by the worker's clock).
 """
 
 from cmltui.demo.fake_cml.certs import SelfSignedCertificate, generate_self_signed
 from cmltui.demo.fake_cml.faults import CONNECTION_CLOSE, CONNECTION_RESET, WorkerFaults
+from cmltui.demo.fake_cml.labs import FakeInterface, FakeLab, FakeLink, FakeNode
 from cmltui.demo.fake_cml.server import FakeCmlServer
 from cmltui.demo.fake_cml.worker import (
     ADMIN_USER_ID,
@@ -19,7 +25,6 @@ from cmltui.demo.fake_cml.worker import (
     DEMO_PASSWORD,
     DEMO_USERNAME,
     FakeCmlWorker,
-    FakeLab,
     WorkerCounters,
 )
 
@@ -32,7 +37,10 @@ __all__ = [
     "DEMO_USERNAME",
     "FakeCmlServer",
     "FakeCmlWorker",
+    "FakeInterface",
     "FakeLab",
+    "FakeLink",
+    "FakeNode",
     "SelfSignedCertificate",
     "WorkerCounters",
     "WorkerFaults",

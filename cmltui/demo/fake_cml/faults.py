@@ -11,7 +11,8 @@ CONNECTION_RESET = "reset"  # RST (SO_LINGER 0), no answer
 
 @dataclass
 class WorkerFaults:
-    """All off by default. Response faults apply to ``only_paths`` when it is set.
+    """All off by default. Response faults apply to ``only_paths`` when it is set; the
+    behaviour knobs (``deregister_202`` and below) apply to their own endpoint whatever it says.
 
     ``only_paths`` holds API paths relative to ``/api/v0/`` ("system_stats", "labs"...); a
     path matches itself and everything below it ("labs" matches "labs/x/state").
@@ -33,6 +34,11 @@ class WorkerFaults:
     deregister_202: bool = False
     #: A registration stays IN_PROGRESS for ever (client time limit).
     registration_never_completes: bool = False
+    #: ``PUT labs/{id}/start`` answers 400 "Cannot start lab: ..." (no capacity to start).
+    lab_start_refused: bool = False
+    #: Lab start, stop and wipe answer 204 at once and complete this many seconds later (by
+    #: the worker's clock): a stop is not STOPPED yet, so a wipe right after it is refused.
+    lab_transition_seconds: float = 0.0
     only_paths: frozenset[str] | None = None
 
     def applies_to(self, api_path: str) -> bool:

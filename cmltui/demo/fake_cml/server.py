@@ -39,6 +39,13 @@ _NGINX_502 = (
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
     b"</body>\r\n</html>\r\n"
 )
+_NGINX_413 = (
+    b"<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n"
+    b"<center><h1>413 Request Entity Too Large</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+#: nginx in front of CML lets ``import`` bodies reach 2 MB (cml-api.md §1, Cisco's own test).
+IMPORT_MAX_BODY_BYTES = 2 * 1024 * 1024
 _MALFORMED_JSON = b'{"version": "2.9.0", "ready": tru'
 _WRONG_SHAPE: Any = [["wrong", "shape"], 42]
 
@@ -93,6 +100,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
     def _send_reply(self, reply: Reply) -> None:
+        if reply.text is not None:
+            self._send(reply.status, reply.text.encode("utf-8"), reply.content_type)
+            return
         payload = (
             None if reply.body is None else json.dumps(reply.body, separators=(",", ":")).encode()
         )
@@ -118,6 +128,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         api_path = match.group(2).rstrip("/")
         worker.count_request(api_path, is_login=api_path == "authenticate" and method == "POST")
+        if api_path == "import" and len(body) > IMPORT_MAX_BODY_BYTES:
+            # nginx refuses the body before CML sees it, with an HTML page.
+            worker.count_response(413)
+            self._send(413, _NGINX_413, "text/html")
+            return
         worker.enter()
         self.server.fake.enter()
         try:

@@ -2,7 +2,8 @@
 
 Every public method takes the worker's lock, so the HTTP threads and a test may touch a worker
 at once. Time comes from the injected clock; randomness from ``random.Random(seed)``. The state
-is advanced lazily: each call first simulates the ticks that passed since the last one.
+is advanced lazily: each call first simulates the ticks that passed since the last one. The lab
+endpoints live in ``lab_ops``, licensing in ``licensing``, the stats bodies in ``stats``.
 """
 
 from __future__ import annotations
@@ -17,26 +18,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cmltui.demo.fake_cml import stats
 from cmltui.demo.fake_cml.faults import WorkerFaults
+from cmltui.demo.fake_cml.lab_ops import ADMIN_USER_ID, LabOperations, error_body
+from cmltui.demo.fake_cml.labs import DEFINED_ON_CORE, STARTED, FakeLab, seed_topology
+from cmltui.demo.fake_cml.licensing import DEMO_LICENSE_TOKEN, FakeLicence
 from cmltui.demo.fake_cml.tokens import issue_token, verify_token
 from cmltui.domain.clock import Clock, utc_now
+
+__all__ = [
+    "ADMIN_USER_ID",
+    "DEMO_LICENSE_TOKEN",
+    "DEMO_PASSWORD",
+    "DEMO_USERNAME",
+    "FakeCmlWorker",
+    "FakeLab",
+    "WorkerCounters",
+]
 
 #: Demo-only credentials the fake accepts (never a real secret).
 DEMO_USERNAME = "admin"
 DEMO_PASSWORD = "cmltui-demo-password"
-#: The one licence token the fake accepts; any other token fails registration.
-DEMO_LICENSE_TOKEN = "CMLTUI-DEMO-LICENSE-TOKEN-0001"
-#: The built-in admin: telemetry consumers drop ids starting ``00000000-0000-``.
-ADMIN_USER_ID = "00000000-0000-4000-a000-000000000000"
-
-GIB = 1024**3
-KIB_PER_GIB = 1024 * 1024
-#: Simulated resources of one compute host and what each running node takes.
-COMPUTE_MEMORY_BYTES = 64 * GIB
-COMPUTE_DISK_BYTES = 200 * GIB
-COMPUTE_CPUS = 16
-NODE_MEMORY_GIB = 2
-NODE_CPU_PERCENT = 2.5
 #: The simulation never replays more than this many ticks at once (a clock jump of days).
 MAX_TICKS_PER_ADVANCE = 720
 #: The fake keeps this many telemetry events (a real controller keeps all of them).
@@ -54,75 +56,11 @@ _LAB_TITLES = (
     "Automation Playground",
 )
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)")
-_FEATURE_ENT = "regid.2019-10.com.cisco.CML_ENT_BASE,1.0_cmltui-demo"
-_FEATURE_NODES = "regid.2019-10.com.cisco.CML_NODE_COUNT,1.0_cmltui-demo"
-_SSMS = "https://smartreceiver.cisco.com/licservice/license"
-
-
-def _iso(when: datetime | None) -> str | None:
-    return None if when is None else when.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
 def version_tuple(version: str) -> tuple[int, int]:
     match = _VERSION_RE.match(version)
     return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-
-
-def _error(code: int, description: str) -> dict[str, Any]:
-    return {"code": code, "description": description}
-
-
-@dataclass
-class FakeLab:
-    id: str
-    title: str
-    owner_id: str
-    owner_username: str
-    node_count: int
-    link_count: int
-    state: str
-    created: datetime
-    modified: datetime
-
-    @property
-    def running(self) -> bool:
-        return self.state == "STARTED"
-
-
-@dataclass
-class _TimeInfo:
-    succeeded: datetime | None = None
-    attempted: datetime | None = None
-    scheduled: datetime | None = None
-    status: str | None = None
-    failure: str | None = None
-    success: str | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "succeeded": _iso(self.succeeded),
-            "attempted": _iso(self.attempted),
-            "scheduled": _iso(self.scheduled),
-            "status": self.status,
-            "failure": self.failure,
-            "success": self.success,
-        }
-
-
-@dataclass
-class _Licence:
-    registration_status: str = "NOT_REGISTERED"
-    authorization_status: str = "EVAL"
-    registration_expires: datetime | None = None
-    authorization_expires: datetime | None = None
-    register_time: _TimeInfo = field(default_factory=_TimeInfo)
-    renew_time: _TimeInfo = field(default_factory=_TimeInfo)
-    auth_renew_time: _TimeInfo = field(default_factory=_TimeInfo)
-    smart_account: str | None = None
-    virtual_account: str | None = None
-    #: The registration in flight: its token and when it ends.
-    pending_token: str | None = None
-    pending_until: datetime | None = None
 
 
 @dataclass
@@ -138,7 +76,7 @@ class WorkerCounters:
     max_in_flight: int = 0
 
 
-class FakeCmlWorker:
+class FakeCmlWorker(LabOperations):
     """State of one fake controller. Create it with ``FakeCmlServer.add_worker``."""
 
     def __init__(
@@ -188,10 +126,12 @@ class FakeCmlWorker:
         self._events: list[dict[str, Any]] = []
         self._last_event_at: datetime | None = None
         now = self._clock()
+        self._created_at = now
         self._last_tick = now
-        self._licence = _Licence()
+        self._licence = FakeLicence()
         if licensed:
-            self._complete_registration(now - timedelta(days=30), now - timedelta(days=30))
+            month_ago = now - timedelta(days=30)
+            self._licence.complete_registration(month_ago, month_ago)
         self._seed_labs(now, labs, running_labs)
 
     # ------------------------------------------------------------------ helpers
@@ -208,17 +148,18 @@ class FakeCmlWorker:
                 title=_LAB_TITLES[index % len(_LAB_TITLES)],
                 owner_id=ADMIN_USER_ID if owner == "admin" else self._users[owner],
                 owner_username=owner,
-                node_count=self._rng.randint(2, 8),
-                link_count=self._rng.randint(1, 10),
-                state="DEFINED_ON_CORE",
+                state=DEFINED_ON_CORE,
                 created=created,
                 modified=created,
             )
+            node_count = self._rng.randint(2, 8)
+            link_count = self._rng.randint(1, 10)
+            seed_topology(lab, node_count, link_count)
             self._labs[lab.id] = lab
         history_start = now - timedelta(hours=2)
         for lab in list(self._labs.values())[:running_labs]:
             started_at = history_start + timedelta(seconds=self._rng.uniform(0, 3600))
-            lab.state = "STARTED"
+            lab.state = STARTED
             lab.modified = started_at
         # A short history so that a fresh client has something to read.
         for lab in sorted(self._labs.values(), key=lambda item: item.modified):
@@ -246,7 +187,8 @@ class FakeCmlWorker:
     def _advance(self) -> datetime:
         """Simulate the ticks between the last call and now; return now."""
         now = self._clock()
-        self._settle_registration(now)
+        self._licence.settle(now, never_completes=self.faults.registration_never_completes)
+        self._settle_labs(now)
         if not self.evolve:
             self._last_tick = now
             return now
@@ -280,24 +222,11 @@ class FakeCmlWorker:
                 max(self._memory_noise_gib[index] + rng.gauss(0, 0.2), 1.5), 6.0
             )
 
-    def _set_lab_state(self, lab: FakeLab, state: str, at: datetime, user_id: str) -> None:
-        category = {"STARTED": "start_lab", "STOPPED": "stop_lab", "DEFINED_ON_CORE": "wipe_lab"}
-        lab.state = state
-        lab.modified = at
-        self._emit("user_activity", at, {"user_id": user_id})
-        self._emit(category[state], at, {"lab_id": lab.id, "user_id": user_id})
-
-    def _running_nodes_per_compute(self) -> list[int]:
+    def _nodes_per_compute(self, *, running: bool) -> list[int]:
+        """Running (or all) nodes per compute host; labs are spread over computes by id."""
         counts = [0] * len(self._compute_ids)
         for index, lab in enumerate(sorted(self._labs.values(), key=lambda item: item.id)):
-            if lab.running:
-                counts[index % len(counts)] += lab.node_count
-        return counts
-
-    def _defined_nodes_per_compute(self) -> list[int]:
-        counts = [0] * len(self._compute_ids)
-        for index, lab in enumerate(sorted(self._labs.values(), key=lambda item: item.id)):
-            counts[index % len(counts)] += lab.node_count
+            counts[index % len(counts)] += lab.running_nodes if running else lab.node_count
         return counts
 
     # ------------------------------------------------------------------ counters
@@ -370,26 +299,11 @@ class FakeCmlWorker:
             self._tokens.clear()
 
     # ------------------------------------------------------------------ admin helpers
-    def labs_snapshot(self) -> list[FakeLab]:
-        with self._lock:
-            self._advance()
-            return [dataclasses.replace(lab) for lab in self._labs.values()]
-
-    def running_lab_count(self) -> int:
-        return sum(1 for lab in self.labs_snapshot() if lab.running)
-
     def add_activity(self, user_id: str, category: str = "user_activity") -> None:
         """Append one telemetry event now (tests of the telemetry cursor)."""
         with self._lock:
             now = self._advance()
             self._emit(category, now, {"user_id": user_id})
-
-    def set_lab_state(self, lab_id: str, state: str) -> None:
-        """Start or stop a lab now, as its owner would (with its telemetry events)."""
-        with self._lock:
-            now = self._advance()
-            lab = self._labs[lab_id]
-            self._set_lab_state(lab, state, now, lab.owner_id)
 
     def licence_state(self) -> tuple[str, str]:
         with self._lock:
@@ -438,308 +352,54 @@ class FakeCmlWorker:
     def system_stats(self) -> dict[str, Any]:
         with self._lock:
             self._advance()
-            running = self._running_nodes_per_compute()
-            defined = self._defined_nodes_per_compute()
-            computes: dict[str, Any] = {}
-            totals = {"memory": [0, 0, 0], "disk": [0, 0, 0]}
-            percents: list[float] = []
-            for index, compute_id in enumerate(self._compute_ids):
-                percent = round(
-                    min(self._cpu_noise[index] + running[index] * NODE_CPU_PERCENT, 100.0), 2
-                )
-                percents.append(percent)
-                mem_used = int(
-                    min(
-                        (self._memory_noise_gib[index] + running[index] * NODE_MEMORY_GIB) * GIB,
-                        COMPUTE_MEMORY_BYTES,
-                    )
-                )
-                disk_used = (20 + defined[index]) * GIB
-                memory = {
-                    "total": COMPUTE_MEMORY_BYTES,
-                    "free": COMPUTE_MEMORY_BYTES - mem_used,
-                    "used": mem_used,
-                }
-                disk = {
-                    "total": COMPUTE_DISK_BYTES,
-                    "free": COMPUTE_DISK_BYTES - disk_used,
-                    "used": disk_used,
-                }
-                for name, values in (("memory", memory), ("disk", disk)):
-                    totals[name][0] += values["total"]
-                    totals[name][1] += values["free"]
-                    totals[name][2] += values["used"]
-                load = round(percent * COMPUTE_CPUS / 100.0, 2)
-                computes[compute_id] = {
-                    "hostname": "cml-controller" if index == 0 else f"cml-compute-{index}",
-                    "is_controller": index == 0,
-                    "stats": {
-                        "cpu": {
-                            "count": COMPUTE_CPUS,
-                            "percent": percent,
-                            "model": "Intel(R) Xeon(R) Platinum 8124M CPU @ 3.00GHz",
-                            "predicted": COMPUTE_CPUS,
-                            "load": [load, round(load * 0.9, 2), round(load * 0.8, 2)],
-                        },
-                        "memory": memory,
-                        "disk": disk,
-                        "dominfo": {
-                            "allocated_cpus": running[index],
-                            "allocated_memory": running[index] * NODE_MEMORY_GIB * KIB_PER_GIB,
-                            "total_nodes": defined[index],
-                            "total_orphans": 0,
-                            "running_nodes": running[index],
-                            "running_orphans": 0,
-                        },
-                    },
-                }
-            controller_disk = computes[self._compute_ids[0]]["stats"]["disk"]
+            return stats.system_stats(
+                self._compute_ids,
+                self._cpu_noise,
+                self._memory_noise_gib,
+                self._nodes_per_compute(running=True),
+                self._nodes_per_compute(running=False),
+            )
 
-            def triple(name: str) -> dict[str, int]:
-                total, free, used = totals[name]
-                return {"total": total, "free": free, "used": used}
-
-            return {
-                "computes": computes,
-                "all": {
-                    "cpu": {
-                        "count": COMPUTE_CPUS * len(self._compute_ids),
-                        "percent": round(sum(percents) / len(percents), 2),
-                    },
-                    "memory": triple("memory"),
-                    "disk": triple("disk"),
-                },
-                "controller": {"disk": dict(controller_disk)},
-            }
+    def compute_hosts(self) -> list[dict[str, Any]]:
+        with self._lock:
+            self._advance()
+            node_ids: list[list[str]] = [[] for _ in self._compute_ids]
+            for index, lab in enumerate(sorted(self._labs.values(), key=lambda item: item.id)):
+                node_ids[index % len(node_ids)].extend(node.id for node in lab.nodes)
+            return stats.compute_hosts(
+                self._compute_ids,
+                node_ids,
+                self._nodes_per_compute(running=True),
+                ready=self.ready,
+            )
 
     def system_health(self) -> dict[str, Any]:
         with self._lock:
             self._advance()
-            computes = {
-                compute_id: {
-                    "hostname": "cml-controller" if index == 0 else f"cml-compute-{index}",
-                    "is_controller": index == 0,
-                    "admission_state": "READY" if self.ready else "ONLINE",
-                    "kvm_vmx_enabled": True,
-                    "enough_cpus": True,
-                    "lld_connected": self.ready,
-                    "lld_synced": self.ready,
-                    "libvirt": True,
-                    "fabric": True,
-                    "device_mux": True,
-                    "refplat_images_available": True,
-                    "docker_shim": True,
-                    "valid": self.ready,
-                }
-                for index, compute_id in enumerate(self._compute_ids)
-            }
-            return {
-                "valid": self.ready,
-                "is_licensed": self._is_licensed(),
-                "is_enterprise": True,
-                "controller": {
-                    "core_connected": True,
-                    "nodes_loaded": self.ready,
-                    "images_loaded": self.ready,
-                    "valid": self.ready,
-                },
-                "computes": computes,
-            }
-
-    def lab_ids(self, show_all: bool) -> list[str]:
-        with self._lock:
-            self._advance()
-            return [
-                lab.id for lab in self._labs.values() if show_all or lab.owner_id == ADMIN_USER_ID
-            ]
-
-    def lab(self, lab_id: str) -> tuple[int, Any]:
-        with self._lock:
-            self._advance()
-            lab = self._labs.get(lab_id)
-            if lab is None:
-                return 404, _error(404, f"Lab not found: {lab_id}")
-            return 200, {
-                "id": lab.id,
-                "lab_title": lab.title,
-                "lab_description": "",
-                "lab_notes": "",
-                "state": lab.state,
-                "created": _iso(lab.created),
-                "modified": _iso(lab.modified),
-                "owner": lab.owner_id,
-                "owner_username": lab.owner_username,
-                "owner_fullname": lab.owner_username.title(),
-                "node_count": lab.node_count,
-                "link_count": lab.link_count,
-                "groups": [],
-                "effective_permissions": ["lab_admin", "lab_edit", "lab_exec", "lab_view"],
-            }
-
-    def lab_state(self, lab_id: str) -> tuple[int, Any]:
-        with self._lock:
-            self._advance()
-            lab = self._labs.get(lab_id)
-            if lab is None:
-                return 404, _error(404, f"Lab not found: {lab_id}")
-            return 200, lab.state
-
-    def lab_action(self, lab_id: str, action: str) -> tuple[int, Any]:
-        """start / stop / wipe: DEFINED_ON_CORE -> STARTED -> STOPPED -> DEFINED_ON_CORE."""
-        with self._lock:
-            now = self._advance()
-            lab = self._labs.get(lab_id)
-            if lab is None:
-                return 404, _error(404, f"Lab not found: {lab_id}")
-            if action == "start" and not lab.running:
-                self._set_lab_state(lab, "STARTED", now, ADMIN_USER_ID)
-            elif action == "stop" and lab.running:
-                self._set_lab_state(lab, "STOPPED", now, ADMIN_USER_ID)
-            elif action == "wipe":
-                if lab.running:
-                    return 400, _error(400, "Lab must be stopped before it can be wiped")
-                if lab.state != "DEFINED_ON_CORE":
-                    self._set_lab_state(lab, "DEFINED_ON_CORE", now, ADMIN_USER_ID)
-            return 204, None
+            return stats.system_health(
+                self._compute_ids, ready=self.ready, licensed=self._licence.is_licensed
+            )
 
     # ------------------------------------------------------------------ licensing
-    def _is_licensed(self) -> bool:
-        return (
-            self._licence.registration_status == "COMPLETED"
-            and self._licence.authorization_status == "IN_COMPLIANCE"
-        )
-
-    def _complete_registration(self, attempted: datetime, now: datetime) -> None:
-        lic = self._licence
-        lic.registration_status = "COMPLETED"
-        lic.authorization_status = "IN_COMPLIANCE"
-        lic.registration_expires = now + timedelta(days=365)
-        lic.authorization_expires = now + timedelta(days=90)
-        lic.smart_account = "cmltui-demo"
-        lic.virtual_account = "Labs"
-        lic.register_time = _TimeInfo(succeeded=now, attempted=attempted, success="SUCCESS")
-        lic.renew_time = _TimeInfo(scheduled=now + timedelta(days=180))
-        lic.auth_renew_time = _TimeInfo(
-            succeeded=now,
-            attempted=now,
-            scheduled=now + timedelta(days=30),
-            status="SUCCEEDED",
-            success="SUCCESS",
-        )
-
-    def _settle_registration(self, now: datetime) -> None:
-        lic = self._licence
-        if lic.registration_status != "IN_PROGRESS" or lic.pending_until is None:
-            return
-        if self.faults.registration_never_completes or now < lic.pending_until:
-            return
-        token, attempted = lic.pending_token or "", lic.register_time.attempted or now
-        lic.pending_token = lic.pending_until = None
-        if token == DEMO_LICENSE_TOKEN:
-            self._complete_registration(attempted, now)
-            return
-        lic.registration_status = "FAILED"
-        lic.authorization_status = "EVAL"
-        lic.register_time = _TimeInfo(
-            attempted=attempted,
-            failure=f"Failed to register: the product registration token '{token}' is not valid.",
-            success="FAILED",
-            status="NOT STARTED",
-        )
-
     def licensing(self) -> dict[str, Any]:
         with self._lock:
             self._advance()
-            lic = self._licence
-            licensed = self._is_licensed()
-            return {
-                "udi": {"hostname": f"cml-{self.key}", "product_uuid": self._product_uuid},
-                "registration": {
-                    "status": lic.registration_status,
-                    "smart_account": lic.smart_account,
-                    "virtual_account": lic.virtual_account,
-                    "expires": _iso(lic.registration_expires),
-                    "register_time": lic.register_time.as_json(),
-                    "renew_time": lic.renew_time.as_json(),
-                },
-                "authorization": {
-                    "status": lic.authorization_status,
-                    "expires": _iso(lic.authorization_expires),
-                    "renew_time": lic.auth_renew_time.as_json(),
-                },
-                "reservation_mode": False,
-                "features": [
-                    {
-                        "id": _FEATURE_ENT,
-                        "name": "CML - Enterprise License",
-                        "description": "Cisco Modeling Labs - Enterprise License with 20 nodes "
-                        "capacity included",
-                        "version": "1.0",
-                        "in_use": 1 if licensed else 0,
-                        "status": "IN_COMPLIANCE" if licensed else "INIT",
-                        "min": 0,
-                        "max": 1,
-                        "minEndDate": None,
-                        "maxEndDate": None,
-                    },
-                    {
-                        "id": _FEATURE_NODES,
-                        "name": "CML – Expansion Nodes",
-                        "description": "Cisco Modeling Labs - Expansion Nodes",
-                        "version": "1.0",
-                        "in_use": 0,
-                        "status": "IN_COMPLIANCE" if licensed else "INIT",
-                        "min": 0,
-                        "max": 300,
-                        "minEndDate": None,
-                        "maxEndDate": None,
-                    },
-                ],
-                "product_license": {"active": "CML_Enterprise", "is_enterprise": True},
-                "transport": {
-                    "ssms": _SSMS,
-                    "proxy": {"server": None, "port": None},
-                    "default_ssms": _SSMS,
-                },
-            }
+            return self._licence.as_json(f"cml-{self.key}", self._product_uuid)
 
     def register(self, body: Any) -> tuple[int, Any]:
         with self._lock:
             now = self._advance()
-            if (
-                not isinstance(body, dict)
-                or not isinstance(body.get("token"), str)
-                or not body["token"]
-            ):
-                return 400, _error(400, "Invalid input: 'token' must be a non-empty string")
-            reregister = body.get("reregister", False)
-            if not isinstance(reregister, bool):
-                return 400, _error(400, "Invalid input: 'reregister' must be a boolean")
-            lic = self._licence
-            if lic.registration_status == "IN_PROGRESS" or (
-                lic.registration_status == "COMPLETED" and not reregister
-            ):
-                why = (
-                    "a registration is in progress"
-                    if lic.registration_status == "IN_PROGRESS"
-                    else ("the product is already registered")
-                )
-                return 409, _error(409, f"Registration cannot be requested at this time: {why}")
-            lic.registration_status = "IN_PROGRESS"
-            lic.pending_token = body["token"]
-            lic.pending_until = now + timedelta(seconds=self.registration_seconds)
-            lic.register_time = _TimeInfo(attempted=now)
-            return 204, None
+            return self._licence.register(body, now, self.registration_seconds)
 
     def deregister(self) -> tuple[int, Any]:
         with self._lock:
             self._advance()
-            lic = self._licence
-            if lic.registration_status == "NOT_REGISTERED":
-                return 400, _error(400, "The product is not registered")
-            if lic.registration_status == "IN_PROGRESS":
-                return 409, _error(409, "Deregistration cannot be requested at this time")
-            self._licence = _Licence()
+            status = self._licence.registration_status
+            if status == "NOT_REGISTERED":
+                return 400, error_body(400, "The product is not registered")
+            if status == "IN_PROGRESS":
+                return 409, error_body(409, "Deregistration cannot be requested at this time")
+            self._licence = FakeLicence()
             return (202 if self.faults.deregister_202 else 204), None
 
     # ------------------------------------------------------------------ telemetry

@@ -1,0 +1,101 @@
+"""The transport layer under ``CmlApiClient``: every httpx failure and every non-2xx answer
+becomes one of ``cmltui.cml.errors``' typed errors, with a short reason."""
+
+from __future__ import annotations
+
+import functools
+import ssl
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+import httpx
+
+from cmltui.cml.errors import (
+    CmlAuthError,
+    CmlBadResponseError,
+    CmlError,
+    CmlHttpError,
+    CmlNotReadyError,
+    CmlTimeoutError,
+    CmlTlsError,
+    CmlUnreachableError,
+)
+from cmltui.cml.wire import error_reason, shorten
+
+NOT_READY_STATUSES = frozenset({502, 503, 504})
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def typed_errors(method: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
+    """Last line of the promise: an unexpected exception leaves as CmlBadResponseError."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return await method(*args, **kwargs)
+        except CmlError:
+            raise
+        except Exception as err:
+            name = method.__name__
+            raise CmlBadResponseError(
+                f"{name}: {type(err).__name__}: {shorten(str(err), 80)}"
+            ) from err
+
+    return wrapper
+
+
+def _error_chain(err: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and current not in chain and len(chain) < 16:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def transport_error(err: httpx.HTTPError, what: str, *, refused_is_not_ready: bool) -> CmlError:
+    """An httpx failure as a typed error (TLS, refused, timeout, dropped connection...)."""
+    chain = _error_chain(err)
+    detail = shorten(str(err) or type(err).__name__, 100)
+    if isinstance(err, httpx.TimeoutException):
+        return CmlTimeoutError(
+            f"{what}: {type(err).__name__.replace('Timeout', ' timeout').lower()}"
+        )
+    if any(isinstance(link, ssl.SSLCertVerificationError) for link in chain) or (
+        isinstance(err, httpx.ConnectError)
+        and any(isinstance(link, ssl.SSLError) for link in chain)
+    ):
+        return CmlTlsError(f"{what}: TLS failure: {detail}")
+    if isinstance(err, httpx.ConnectError):
+        refused = any(isinstance(link, ConnectionRefusedError) for link in chain) or (
+            "refused" in detail.lower()
+        )
+        if refused:
+            error_type = CmlNotReadyError if refused_is_not_ready else CmlUnreachableError
+            return error_type(f"{what}: connection refused")
+        return CmlUnreachableError(f"{what}: cannot connect: {detail}")
+    if isinstance(err, httpx.DecodingError):
+        return CmlBadResponseError(f"{what}: undecodable body")
+    if isinstance(err, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return CmlUnreachableError(f"{what}: connection dropped ({type(err).__name__})")
+    return CmlUnreachableError(f"{what}: {type(err).__name__}: {detail}")
+
+
+def raise_for_status(response: httpx.Response, what: str) -> None:
+    code = response.status_code
+    if 200 <= code < 300:
+        return
+    if code in (401, 403):
+        raise CmlAuthError(f"{what}: {error_reason(response)}", status_code=code)
+    if code in NOT_READY_STATUSES:
+        raise CmlNotReadyError(f"{what}: HTTP {code}, controller not ready", status_code=code)
+    raise CmlHttpError(f"{what}: HTTP {code} {error_reason(response)}", status_code=code)
+
+
+def decode_json(response: httpx.Response, what: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise CmlBadResponseError(f"{what}: malformed JSON") from None
