@@ -73,6 +73,11 @@ _UNSTARTABLE = frozenset({CMLWorkerStatus.TERMINATED, CMLWorkerStatus.SHUTTING_D
 T = TypeVar("T")
 
 
+def client_token_for(worker_id: str) -> str:
+    """RunInstances' idempotency token for a worker (at most 64 ASCII characters)."""
+    return f"cmltui-{worker_id}"[:64]
+
+
 def _image_id(raw: Any) -> str:
     image_id = raw.get("ImageId", "") if isinstance(raw, dict) else ""
     return image_id if isinstance(image_id, str) else ""
@@ -531,21 +536,36 @@ class AwsGateway:
         tags[WORKER_ID_TAG] = worker_id
         return tags
 
+    async def resolve_image(self, region: str) -> tuple[str, str | None]:
+        """(AMI id, AMI name) a new worker of ``region`` would launch from."""
+        return await self._run(region, EC2_SERVICE, partial(self._resolve_ami, region))
+
     async def create_instance(
-        self, region: str, worker_id: str, name: str | None, instance_type: str | None = None
+        self,
+        region: str,
+        worker_id: str,
+        name: str | None,
+        instance_type: str | None = None,
+        *,
+        image: tuple[str, str | None] | None = None,
     ) -> CMLWorkerInstanceDto:
-        """Launch one CML worker; ``name`` empty means ``cml-worker-{worker_id}``."""
+        """Launch one CML worker; ``name`` empty means ``cml-worker-{worker_id}``.
+
+        ``image``: the (AMI id, name) from ``resolve_image``; looked up when not given. The
+        ClientToken is ``client_token_for(worker_id)``: a retried or repeated RunInstances for
+        the same worker cannot launch a second instance.
+        """
         tags = tags_to_list(self.worker_tags(worker_id, name))
 
         def work(ec2: Any) -> CMLWorkerInstanceDto:
-            ami_id, ami_name = self._resolve_ami(region, ec2)
+            ami_id, ami_name = image or self._resolve_ami(region, ec2)
             params: dict[str, Any] = {
                 "ImageId": ami_id,
                 "InstanceType": instance_type or self._config.cml_worker_instance_type,
                 "MinCount": 1,
                 "MaxCount": 1,
                 # Idempotent: a retried RunInstances cannot launch a second worker.
-                "ClientToken": f"cmltui-{worker_id}"[:64],
+                "ClientToken": client_token_for(worker_id),
                 "TagSpecifications": [
                     {"ResourceType": "instance", "Tags": tags},
                     {"ResourceType": "volume", "Tags": tags},

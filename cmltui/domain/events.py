@@ -39,6 +39,8 @@ class DomainEvent(BaseModel):
             "assigned_at",
             "terminated_at",
             "stopped_at",
+            "requested_at",
+            "completed_at",
         ):
             value = getattr(self, field_name, None)
             if isinstance(value, datetime):
@@ -147,6 +149,39 @@ class CMLWorkerAutoStoppedDomainEvent(DomainEvent):
     stopped_at: datetime
 
 
+class CMLWorkerActionRequestedDomainEvent(DomainEvent):
+    """cmltui addition: an action is about to be sent to AWS or CML (intent first).
+
+    Recorded and saved before the call, so an interrupted command still leaves who asked for
+    what; ``request_token`` is also RunInstances' ClientToken for a create.
+    """
+
+    EVENT_TYPE: ClassVar[str] = "cmltui.worker.action-requested.v1"
+
+    action: str
+    request_token: str
+    requested_by: str | None = None
+    aws_instance_id: str | None = None
+    requested_at: datetime
+
+
+class CMLWorkerActionCompletedDomainEvent(DomainEvent):
+    """cmltui addition: the outcome of a requested action.
+
+    ``outcome``: ``accepted`` (the call answered yes), ``failed`` (it answered no, or could
+    not be sent), ``confirmed`` (the caller died; EC2 or CML later showed it happened) or
+    ``not-observed`` (the caller died; nothing showed it happened within the wait).
+    """
+
+    EVENT_TYPE: ClassVar[str] = "cmltui.worker.action-completed.v1"
+
+    action: str
+    request_token: str
+    outcome: str
+    detail: str | None = None
+    completed_at: datetime
+
+
 EVENT_CLASSES: dict[str, type[DomainEvent]] = {
     cls.EVENT_TYPE: cls
     for cls in (
@@ -160,6 +195,8 @@ EVENT_CLASSES: dict[str, type[DomainEvent]] = {
         CMLWorkerTerminatedDomainEvent,
         CMLWorkerIdlePolicyUpdatedDomainEvent,
         CMLWorkerAutoStoppedDomainEvent,
+        CMLWorkerActionRequestedDomainEvent,
+        CMLWorkerActionCompletedDomainEvent,
     )
 }
 

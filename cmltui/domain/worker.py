@@ -12,13 +12,13 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, ConfigDict
-
 from cmltui.domain.clock import Clock, utc_now
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus, LicenseStatus
 from cmltui.domain.errors import ActionRefusedError, InvalidTelemetryError
 from cmltui.domain.events import (
     CMLServiceStatusUpdatedDomainEvent,
+    CMLWorkerActionCompletedDomainEvent,
+    CMLWorkerActionRequestedDomainEvent,
     CMLWorkerAutoStoppedDomainEvent,
     CMLWorkerCreatedDomainEvent,
     CMLWorkerEndpointUpdatedDomainEvent,
@@ -30,10 +30,17 @@ from cmltui.domain.events import (
     CMLWorkerTerminatedDomainEvent,
     DomainEvent,
 )
+from cmltui.domain.worker_state import CMLWorkerState, PendingAction
 
-#: States from which a start would move the worker (into PENDING) in a way the clock should
-#: count as a fresh start for the idle snooze.
-_STOPPED_LIKE = frozenset({CMLWorkerStatus.STOPPED, CMLWorkerStatus.STOPPING})
+__all__ = ["CMLWorker", "CMLWorkerState", "PendingAction", "mask_secret"]
+
+#: EC2 states that show a requested lifecycle action happened (when its caller died first).
+_CONFIRMED_BY: dict[str, frozenset[CMLWorkerStatus]] = {
+    "start": frozenset({CMLWorkerStatus.PENDING, CMLWorkerStatus.RUNNING}),
+    "stop": frozenset({CMLWorkerStatus.STOPPING, CMLWorkerStatus.STOPPED}),
+    "auto-stop": frozenset({CMLWorkerStatus.STOPPING, CMLWorkerStatus.STOPPED}),
+    "terminate": frozenset({CMLWorkerStatus.SHUTTING_DOWN, CMLWorkerStatus.TERMINATED}),
+}
 
 
 def mask_secret(secret: str | None) -> str | None:
@@ -43,136 +50,6 @@ def mask_secret(secret: str | None) -> str | None:
     if secret.startswith("…"):
         return secret  # already masked
     return "…" + secret[-4:] if len(secret) > 4 else "…" + "*" * len(secret)
-
-
-class CMLWorkerState(BaseModel):
-    """Every attribute of the seed's CMLWorker, plus the few cmltui derives from its events."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    # Identity & infrastructure
-    id: str = ""
-    name: str = ""
-    aws_region: str = ""
-    aws_instance_id: str | None = None
-    instance_type: str = ""
-    ami_id: str | None = None
-    ami_name: str | None = None
-    # State management
-    status: CMLWorkerStatus = CMLWorkerStatus.UNKNOWN
-    service_status: CMLServiceStatus = CMLServiceStatus.UNAVAILABLE
-    # CML integration
-    cml_version: str | None = None
-    license_status: LicenseStatus = LicenseStatus.UNREGISTERED
-    license_token: str | None = None
-    https_endpoint: str | None = None
-    # Networking
-    public_ip: str | None = None
-    private_ip: str | None = None
-    # Telemetry & monitoring
-    last_activity_at: datetime | None = None
-    active_labs_count: int = 0
-    cpu_utilization: float | None = None
-    memory_utilization: float | None = None
-    # Audit trail
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    terminated_at: datetime | None = None
-    created_by: str | None = None
-    terminated_by: str | None = None
-    # cmltui additions, all derived from events
-    #: When the worker last left a stopped state (a start by anyone, cmltui or not).
-    last_started_at: datetime | None = None
-    #: The operator who asked for termination, until EC2 confirms it.
-    termination_requested_by: str | None = None
-    auto_stop_opt_out: bool = False
-    last_auto_stop_at: datetime | None = None
-    last_auto_stop_reason: str | None = None
-    #: When the figures above were last measured (their age when shown from the data file).
-    last_telemetry_at: datetime | None = None
-    #: Number of events applied: the aggregate's version.
-    version: int = 0
-
-    def apply(self, event: DomainEvent) -> None:
-        """Change the state by one event; the only way state changes."""
-        handler = getattr(self, "_on_" + type(event).__name__, None)
-        if handler is None:
-            raise TypeError(f"no handler for {type(event).__name__}")
-        handler(event)
-        self.updated_at = event.occurred_at
-        self.version += 1
-
-    def _on_CMLWorkerCreatedDomainEvent(self, e: CMLWorkerCreatedDomainEvent) -> None:
-        self.id = e.aggregate_id
-        self.name = e.name
-        self.aws_region = e.aws_region
-        self.aws_instance_id = e.aws_instance_id
-        self.instance_type = e.instance_type
-        self.ami_id = e.ami_id
-        self.ami_name = e.ami_name
-        self.status = e.status
-        self.cml_version = e.cml_version
-        self.created_at = e.created_at
-        self.created_by = e.created_by
-        if e.status in (CMLWorkerStatus.PENDING, CMLWorkerStatus.RUNNING):
-            self.last_started_at = e.created_at
-
-    def _on_CMLWorkerStatusUpdatedDomainEvent(self, e: CMLWorkerStatusUpdatedDomainEvent) -> None:
-        leaving_stopped = e.old_status in _STOPPED_LIKE or e.old_status == CMLWorkerStatus.UNKNOWN
-        if e.new_status in (CMLWorkerStatus.PENDING, CMLWorkerStatus.RUNNING) and leaving_stopped:
-            self.last_started_at = e.updated_at
-        if e.new_status == CMLWorkerStatus.SHUTTING_DOWN and e.changed_by:
-            self.termination_requested_by = e.changed_by
-        self.status = e.new_status
-
-    def _on_CMLServiceStatusUpdatedDomainEvent(self, e: CMLServiceStatusUpdatedDomainEvent) -> None:
-        self.service_status = e.new_service_status
-        if e.https_endpoint is not None:
-            self.https_endpoint = e.https_endpoint
-        if e.cml_version is not None:
-            self.cml_version = e.cml_version
-
-    def _on_CMLWorkerInstanceAssignedDomainEvent(
-        self, e: CMLWorkerInstanceAssignedDomainEvent
-    ) -> None:
-        self.aws_instance_id = e.aws_instance_id
-        self.public_ip = e.public_ip
-        self.private_ip = e.private_ip
-
-    def _on_CMLWorkerLicenseUpdatedDomainEvent(self, e: CMLWorkerLicenseUpdatedDomainEvent) -> None:
-        self.license_status = e.license_status
-        if e.license_token is not None:
-            self.license_token = e.license_token
-
-    def _on_CMLWorkerTelemetryUpdatedDomainEvent(
-        self, e: CMLWorkerTelemetryUpdatedDomainEvent
-    ) -> None:
-        self.last_activity_at = e.last_activity_at
-        self.active_labs_count = e.active_labs_count
-        self.cpu_utilization = e.cpu_utilization
-        self.memory_utilization = e.memory_utilization
-        self.last_telemetry_at = e.updated_at
-
-    def _on_CMLWorkerEndpointUpdatedDomainEvent(
-        self, e: CMLWorkerEndpointUpdatedDomainEvent
-    ) -> None:
-        self.https_endpoint = e.https_endpoint
-        self.public_ip = e.public_ip
-
-    def _on_CMLWorkerTerminatedDomainEvent(self, e: CMLWorkerTerminatedDomainEvent) -> None:
-        self.status = CMLWorkerStatus.TERMINATED
-        self.terminated_at = e.terminated_at
-        self.terminated_by = e.terminated_by
-        self.termination_requested_by = None
-
-    def _on_CMLWorkerIdlePolicyUpdatedDomainEvent(
-        self, e: CMLWorkerIdlePolicyUpdatedDomainEvent
-    ) -> None:
-        self.auto_stop_opt_out = e.auto_stop_opt_out
-
-    def _on_CMLWorkerAutoStoppedDomainEvent(self, e: CMLWorkerAutoStoppedDomainEvent) -> None:
-        self.last_auto_stop_at = e.stopped_at
-        self.last_auto_stop_reason = e.reason
 
 
 def _check_percent(label: str, value: float | None) -> None:
@@ -283,6 +160,15 @@ class CMLWorker:
         if self.is_terminated or new_status == self.state.status:
             return False
         now = self._clock()
+        pending = self.state.pending_action
+        # An observed change that a pending (interrupted) action asked for is that action's.
+        confirms = (
+            pending is not None
+            and changed_by is None
+            and new_status in _CONFIRMED_BY.get(pending.action, frozenset())
+        )
+        if confirms and pending is not None:
+            changed_by = pending.requested_by
         self._record(
             CMLWorkerStatusUpdatedDomainEvent(
                 aggregate_id=self.id,
@@ -300,6 +186,10 @@ class CMLWorker:
                     terminated_at=now,
                     terminated_by=changed_by or self.state.termination_requested_by,
                 )
+            )
+        if confirms and pending is not None:
+            self.complete_action(
+                pending.request_token, "confirmed", f"EC2 showed {new_status.value}"
             )
         return True
 
@@ -345,6 +235,7 @@ class CMLWorker:
             private_ip,
         ):
             return False
+        first_binding = s.aws_instance_id is None
         self._record(
             CMLWorkerInstanceAssignedDomainEvent(
                 aggregate_id=self.id,
@@ -354,6 +245,12 @@ class CMLWorker:
                 assigned_at=self._clock(),
             )
         )
+        pending = self.state.pending_action
+        if pending is not None and pending.action == "create" and first_binding:
+            # The create's caller died before recording its answer: EC2 shows the instance.
+            self.complete_action(
+                pending.request_token, "confirmed", f"EC2 shows instance {aws_instance_id}"
+            )
         return True
 
     def terminate(self, terminated_by: str | None = None) -> None:
@@ -528,3 +425,59 @@ class CMLWorker:
             )
         )
         self.update_status(CMLWorkerStatus.STOPPING, changed_by="cmltui:idle-policy")
+
+    # ------------------------------------------------------------------ intents
+    def request_action(
+        self, action: str, requested_by: str | None, request_token: str
+    ) -> PendingAction:
+        """Record an action before its AWS or CML call goes out (intent first).
+
+        The caller checks the action is allowed first (``check_can_*``); a newer request
+        replaces an older pending one, which is recorded as superseded.
+        """
+        previous = self.state.pending_action
+        if previous is not None:
+            self.complete_action(previous.request_token, "not-observed", f"superseded by {action}")
+        self._record(
+            CMLWorkerActionRequestedDomainEvent(
+                aggregate_id=self.id,
+                action=action,
+                request_token=request_token,
+                requested_by=requested_by,
+                aws_instance_id=self.state.aws_instance_id,
+                requested_at=self._clock(),
+            )
+        )
+        assert self.state.pending_action is not None
+        return self.state.pending_action
+
+    def complete_action(self, request_token: str, outcome: str, detail: str | None = None) -> bool:
+        """Record the outcome of the pending action with this token. False when not pending."""
+        pending = self.state.pending_action
+        if pending is None or pending.request_token != request_token:
+            return False
+        self._record(
+            CMLWorkerActionCompletedDomainEvent(
+                aggregate_id=self.id,
+                action=pending.action,
+                request_token=request_token,
+                outcome=outcome,
+                detail=detail,
+                completed_at=self._clock(),
+            )
+        )
+        return True
+
+    def expire_pending_action(self, older_than: timedelta) -> PendingAction | None:
+        """A pending action older than ``older_than`` that nothing confirmed: recorded as
+        not observed (its caller died and EC2 or CML never showed it). Returns it, or None."""
+        pending = self.state.pending_action
+        if pending is None or self._clock() - pending.requested_at < older_than:
+            return None
+        minutes = older_than.total_seconds() / 60
+        self.complete_action(
+            pending.request_token,
+            "not-observed",
+            f"its caller stopped before the answer and nothing showed it within {minutes:g} min",
+        )
+        return pending

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cmltui.aws.dto import WORKER_ID_TAG, CMLWorkerInstanceDto
 from cmltui.aws.errors import AwsError
@@ -48,6 +48,8 @@ log = logging.getLogger("cmltui.controller")
 #: Telemetry history window for the sparklines.
 _HISTORY_WINDOW_SECONDS = 3600.0
 _IDLE_POLICY_ACTOR = "cmltui:idle-policy"
+#: How long an interrupted action may take to show in EC2 before it is given up on.
+_PENDING_ACTION_WAIT = timedelta(minutes=15)
 
 
 def _mask_in(text: str, secret: str) -> str:
@@ -120,6 +122,10 @@ class FleetController:
         self._stopping = False
         self._commit_lock = asyncio.Lock()
         self._conflicts_seen: dict[tuple[str, str], datetime] = {}
+        #: Intents saved before their calls (for the crash script and tests).
+        self.intents_saved = 0
+        #: Request tokens whose calls this process has sent and not yet had answered.
+        self._in_flight: set[str] = set()
         self._reconciler = Ec2Reconciler(
             self._workers,
             clock=clock,
@@ -481,9 +487,29 @@ class FleetController:
             self._last_success_at = self._clock()
         if any(results):
             self._from_cache = False
+        answered = {r for r, ok in zip(self.config.regions, results, strict=True) if ok}
+        await self._expire_pending_actions(answered)
         await self._apply_idle_policy()
         await self._commit()
         self._publish()
+
+    async def _expire_pending_actions(self, regions: set[str]) -> None:
+        """Intents whose caller died and that EC2 never showed: recorded as not observed.
+
+        Only in regions that answered this cycle (an intent is not given up on while its region
+        cannot be seen); a create that never got an instance loses its record (not its events).
+        """
+        for worker in list(self._workers.values()):
+            if worker.state.aws_region not in regions or worker.state.pending_action is None:
+                continue
+            if worker.state.pending_action.request_token in self._in_flight:
+                continue  # this process is still waiting for the answer
+            pending = worker.expire_pending_action(_PENDING_ACTION_WAIT)
+            if pending is None:
+                continue
+            self._touch(worker)
+            if pending.action == "create" and not worker.state.aws_instance_id:
+                await self._forget(worker)
 
     # ------------------------------------------------------------------ CloudWatch
     async def _refresh_region_cpu(self, region: str) -> None:
@@ -707,16 +733,44 @@ class FleetController:
                 by_region.setdefault(worker.state.aws_region, []).append(
                     (worker, verdict.idle_minutes or 0.0, verdict.reason)
                 )
-        for region, entries in by_region.items():
-            instance_ids = [w.state.aws_instance_id for w, _, _ in entries]
-            try:
-                await self._gateway.stop_instances(region, instance_ids)
-            except AwsError as err:
-                log.warning("auto-stop in %s failed: %s", region, err)
-                continue
-            for worker, idle_minutes, reason in entries:
-                worker.record_auto_stop(f"auto-stop: {reason}", idle_minutes)
+        workers = [w for entries in by_region.values() for w, _, _ in entries]
+        tokens = await self._record_intents("auto-stop", workers, _IDLE_POLICY_ACTOR)
+        if tokens is None:
+            return  # the data file cannot be written: no automatic stop without its record
+        try:
+            for region, entries in by_region.items():
+                await self._send_auto_stop(region, entries, tokens, now)
+        finally:
+            self._in_flight.difference_update(tokens.values())
+
+    async def _send_auto_stop(
+        self,
+        region: str,
+        entries: list[tuple[CMLWorker, float, str]],
+        tokens: dict[str, str],
+        now: datetime,
+    ) -> None:
+        instance_ids = [w.state.aws_instance_id or "" for w, _, _ in entries]
+        key = f"{region}/auto-stop"
+        try:
+            await self._gateway.stop_instances(region, instance_ids)
+        except AwsError as err:
+            log.warning("auto-stop in %s failed: %s", region, err)
+            previous = self._region_errors.get(key)
+            self._region_errors[key] = SourceHealth(
+                f"{region} auto-stop",
+                _without_region(str(err), region),
+                previous.since if previous else now,
+            )
+            for worker, _, _ in entries:
+                worker.complete_action(tokens[worker.id], "failed", str(err))
                 self._touch(worker)
+            return
+        self._region_errors.pop(key, None)
+        for worker, idle_minutes, reason in entries:
+            worker.record_auto_stop(f"auto-stop: {reason}", idle_minutes)
+            worker.complete_action(tokens[worker.id], "accepted")
+            self._touch(worker)
 
     # ------------------------------------------------------------------ refresh now
     async def refresh_once(self) -> RefreshSummary:
@@ -775,20 +829,78 @@ class FleetController:
             allowed.setdefault(worker.state.aws_region, []).append(worker)
         done: list[str] = []
         failed: list[str] = []
-        for region, region_workers in allowed.items():
-            instance_ids = [w.state.aws_instance_id or "" for w in region_workers]
-            try:
-                await call(region, instance_ids)  # one AWS call for the whole region's set
-            except AwsError as err:
-                failed.extend(f"{w.name}: {err}" for w in region_workers)
-                continue
-            for worker in region_workers:
-                mark(worker)
-                self._touch(worker)
-                done.append(worker.name)
+        tokens = await self._record_intents(action, [w for ws in allowed.values() for w in ws])
+        if tokens is None:
+            return ActionResult(action, (), tuple(refused), tuple(self._intent_unsaved(allowed)))
+        try:
+            for region, region_workers in allowed.items():
+                await self._send_lifecycle(region, region_workers, call, mark, tokens, done, failed)
+        finally:
+            self._in_flight.difference_update(tokens.values())
         await self._commit()
         self._publish()
         return ActionResult(action, tuple(done), tuple(refused), tuple(failed))
+
+    async def _send_lifecycle(
+        self,
+        region: str,
+        region_workers: list[CMLWorker],
+        call: Callable[[str, list[str]], Awaitable[None]],
+        mark: Callable[[CMLWorker], object],
+        tokens: dict[str, str],
+        done: list[str],
+        failed: list[str],
+    ) -> None:
+        """One AWS call for a region's share of an action, then each worker's outcome."""
+        instance_ids = [w.state.aws_instance_id or "" for w in region_workers]
+        try:
+            await call(region, instance_ids)
+        except AwsError as err:
+            for worker in region_workers:
+                worker.complete_action(tokens[worker.id], "failed", str(err))
+                self._touch(worker)
+            failed.extend(f"{visible(w.name)}: {err}" for w in region_workers)
+            return
+        for worker in region_workers:
+            mark(worker)
+            worker.complete_action(tokens[worker.id], "accepted")
+            self._touch(worker)
+            done.append(worker.name)
+
+    async def _record_intents(
+        self, action: str, workers: Sequence[CMLWorker], actor: str | None = None
+    ) -> dict[str, str] | None:
+        """Record and save each worker's intent before any call goes out (intent first).
+
+        Returns worker id -> request token, or None when the intents could not be saved: then
+        no call may go out, since an interrupted call would leave no trace of who asked.
+        """
+        tokens: dict[str, str] = {}
+        for worker in workers:
+            token = uuid.uuid4().hex
+            worker.request_action(action, actor or self.user, token)
+            tokens[worker.id] = token
+            self._in_flight.add(token)
+            self._touch(worker)
+        if not workers:
+            return tokens
+        await self._commit()
+        if "store" in self._region_errors:
+            for worker in workers:
+                worker.complete_action(tokens[worker.id], "failed", "the intent was not saved")
+            self._in_flight.difference_update(tokens.values())
+            return None
+        self.intents_saved += len(workers)
+        return tokens
+
+    def _intent_unsaved(self, allowed: dict[str, list[CMLWorker]]) -> list[str]:
+        error = self._region_errors.get("store")
+        reason = error.error if error else "the data file could not be written"
+        return [
+            f"{visible(w.name)}: not sent, {reason}"
+            for workers in allowed.values()
+            for w in workers
+        ]
 
     async def start_workers(self, worker_ids: Sequence[str]) -> ActionResult:
         return await self._lifecycle_action(
@@ -848,32 +960,63 @@ class FleetController:
         if region not in self.config.regions:
             return ActionResult("create", refused=(f"{name}: region {region} is not configured",))
         worker_id = str(uuid.uuid4())
+        instance_type = instance_type or self.config.cml_worker_instance_type
         try:
-            dto = await self._gateway.create_instance(
-                region, worker_id, name, instance_type or self.config.cml_worker_instance_type
-            )
+            ami_id, ami_name = await self._gateway.resolve_image(region)
         except AwsError as err:
             return ActionResult("create", failed=(f"{name}: {err}",))
         worker = CMLWorker(
             name=name,
             aws_region=region,
-            instance_type=dto.instance_type
-            or instance_type
-            or self.config.cml_worker_instance_type,
-            ami_id=dto.ami_id,
-            ami_name=dto.ami_name,
+            instance_type=instance_type,
+            ami_id=ami_id,
+            ami_name=ami_name,
             created_by=self.user,
-            aws_instance_id=dto.aws_instance_id,
             status=CMLWorkerStatus.PENDING,
             worker_id=worker_id,
             clock=self._clock,
         )
-        worker.assign_instance(dto.aws_instance_id, dto.public_ip, dto.private_ip)
         self._workers[worker.id] = worker
+        # Intent first: the worker and who asked for it are saved before RunInstances, whose
+        # ClientToken is this token, so an interrupted create is found and attributed later.
+        token = f"cmltui-{worker_id}"[:64]
+        worker.request_action("create", self.user, token)
+        self._touch(worker)
+        await self._commit()
+        if "store" in self._region_errors:
+            del self._workers[worker.id]
+            self._pending_ids.discard(worker.id)
+            reason = self._region_errors["store"].error
+            return ActionResult("create", failed=(f"{name}: not sent, {reason}",))
+        self.intents_saved += 1
+        self._in_flight.add(token)
+        try:
+            dto = await self._gateway.create_instance(
+                region, worker_id, name, instance_type, image=(ami_id, ami_name)
+            )
+        except AwsError as err:
+            self._in_flight.discard(token)
+            worker.complete_action(token, "failed", str(err))
+            await self._forget(worker)
+            return ActionResult("create", failed=(f"{name}: {err}",))
+        self._in_flight.discard(token)
+        worker.complete_action(token, "accepted")
+        worker.assign_instance(dto.aws_instance_id, dto.public_ip, dto.private_ip)
         self._touch(worker)
         await self._commit()
         self._publish()
         return ActionResult("create", done=(name,))
+
+    async def _forget(self, worker: CMLWorker) -> None:
+        """Drop a worker's record (its events, the last ones included, stay in the trail)."""
+        self._workers.pop(worker.id, None)
+        self._pending_ids.discard(worker.id)
+        self._removed_ids.add(worker.id)
+        try:
+            await self._repository.delete_async(worker.id, worker)
+        except Exception as err:  # the record stays; it shows as a failed create
+            log.warning("could not drop the record of %s: %s", worker.name, err)
+        self._publish()
 
     def name_problem(self, name: str) -> str | None:
         """Why ``name`` cannot name a new worker (unsafe characters, a live worker's name)."""
@@ -897,15 +1040,26 @@ class FleetController:
         except DomainError as err:
             return ActionResult("register licence", refused=(str(err),))
         client = self._client(worker)
+        intents = await self._record_intents("register-licence", [worker])
+        if intents is None:
+            return ActionResult(
+                "register licence", failed=tuple(self._intent_unsaved({"": [worker]}))
+            )
+        request = intents[worker.id]
         try:
             result = await client.register_license(token)
         except CmlError as err:
             reason = _mask_in(err.reason, token)
+            worker.complete_action(request, "failed", reason)
+            await self._settle(worker, request)
             return ActionResult("register licence", failed=(f"{worker.name}: {reason}",))
         if result.outcome == "registered":
             worker.update_license(LicenseStatus.REGISTERED, token)
         elif result.licensing is not None:
             worker.update_license(result.licensing.license_status, token)
+        outcome = "accepted" if result.outcome == "registered" else "failed"
+        worker.complete_action(request, outcome, _mask_in(result.reason or result.outcome, token))
+        self._in_flight.discard(request)
         self._touch(worker)
         await self._commit()
         self._publish()
@@ -925,12 +1079,21 @@ class FleetController:
             worker.check_can_manage_license()
         except DomainError as err:
             return ActionResult("deregister licence", refused=(str(err),))
+        intents = await self._record_intents("deregister-licence", [worker])
+        if intents is None:
+            failed = tuple(self._intent_unsaved({"": [worker]}))
+            return ActionResult("deregister licence", failed=failed)
+        request = intents[worker.id]
         try:
             result = await self._client(worker).deregister_license()
         except CmlError as err:
+            worker.complete_action(request, "failed", err.reason)
+            await self._settle(worker, request)
             return ActionResult("deregister licence", failed=(f"{worker.name}: {err.reason}",))
         if result.outcome in ("deregistered", "local-only", "not-registered"):
             worker.update_license(LicenseStatus.UNREGISTERED)
+            worker.complete_action(request, "accepted", result.outcome)
+            self._in_flight.discard(request)
             self._touch(worker)
             await self._commit()
             self._publish()
@@ -939,9 +1102,18 @@ class FleetController:
                 "not-registered": " (it was not registered)",
             }.get(result.outcome, "")
             return ActionResult("deregister licence", done=(worker.name + note,))
+        worker.complete_action(request, "failed", result.reason or result.outcome)
+        await self._settle(worker, request)
         return ActionResult(
             "deregister licence", failed=(f"{worker.name}: {result.reason or result.outcome}",)
         )
+
+    async def _settle(self, worker: CMLWorker, request_token: str) -> None:
+        """Save a worker's outcome once its call has answered."""
+        self._in_flight.discard(request_token)
+        self._touch(worker)
+        await self._commit()
+        self._publish()
 
     async def discover(self) -> list[DiscoveredInstance]:
         """Unmanaged CML-looking instances, and copies of managed ones (same worker id tag).

@@ -43,9 +43,19 @@ class FleetGateway(Protocol):
     async def discover(self, region: str) -> list[CMLWorkerInstanceDto]:
         """Instances that look like CML workers but are not managed yet."""
 
+    async def resolve_image(self, region: str) -> tuple[str, str | None]:
+        """(AMI id, AMI name) a new worker of ``region`` would launch from."""
+
     async def create_instance(
-        self, region: str, worker_id: str, name: str, instance_type: str | None = None
-    ) -> CMLWorkerInstanceDto: ...
+        self,
+        region: str,
+        worker_id: str,
+        name: str,
+        instance_type: str | None = None,
+        *,
+        image: tuple[str, str | None] | None = None,
+    ) -> CMLWorkerInstanceDto:
+        """Launch one worker; idempotent per worker id (RunInstances' ClientToken)."""
 
     async def start_instances(self, region: str, instance_ids: Sequence[str]) -> None: ...
 

@@ -479,3 +479,58 @@ def test_uncommitted_events_are_handed_over_once(frozen_clock):
     assert len(worker.pull_uncommitted_events()) == 2
     assert worker.pull_uncommitted_events() == []
     assert worker.state.version == 3
+
+
+# ---------------------------------------------------------------- intents (issue 12)
+def _running(clock) -> CMLWorker:
+    worker = CMLWorker("w", "us-east-1", "c5.xlarge", worker_id="w-9", clock=clock)
+    worker.assign_instance("i-1", None, None)
+    worker.update_status(CMLWorkerStatus.RUNNING)
+    return worker
+
+
+def test_an_interrupted_stop_is_completed_with_its_actor_when_ec2_shows_it(frozen_clock):
+    worker = _running(frozen_clock)
+    worker.request_action("stop", "alice", "tok")
+    assert worker.state.pending_action and worker.state.pending_action.requested_by == "alice"
+    # The process died after StopInstances; a later refresh observes the stop.
+    replayed = CMLWorker.from_events(worker.pull_uncommitted_events(), clock=frozen_clock)
+    replayed.update_status(CMLWorkerStatus.STOPPED)
+    status, completed = replayed.uncommitted_events
+    assert status.changed_by == "alice"
+    assert completed.outcome == "confirmed" and completed.request_token == "tok"
+    assert replayed.state.pending_action is None
+
+
+def test_an_observed_change_that_was_not_asked_for_stays_unattributed(frozen_clock):
+    worker = _running(frozen_clock)
+    worker.request_action("stop", "alice", "tok")
+    worker.update_status(CMLWorkerStatus.SHUTTING_DOWN)  # someone terminated it in the console
+    assert worker.uncommitted_events[-1].changed_by is None
+    assert worker.state.pending_action is not None
+
+
+def test_a_pending_action_nothing_confirms_expires_as_not_observed(frozen_clock):
+    worker = _running(frozen_clock)
+    worker.request_action("stop", "alice", "tok")
+    assert worker.expire_pending_action(timedelta(minutes=15)) is None
+    frozen_clock.advance(minutes=16)
+    assert worker.expire_pending_action(timedelta(minutes=15)) is not None
+    assert worker.uncommitted_events[-1].outcome == "not-observed"
+    assert worker.state.pending_action is None
+
+
+def test_an_interrupted_create_is_confirmed_by_its_instance(frozen_clock):
+    worker = CMLWorker("new", "us-east-1", "c5.xlarge", created_by="bob", clock=frozen_clock)
+    worker.request_action("create", "bob", "tok-create")
+    worker.assign_instance("i-9", None, None)
+    assert worker.uncommitted_events[-1].outcome == "confirmed"
+    assert worker.state.created_by == "bob"
+
+
+def test_a_completed_outcome_needs_the_pending_token(frozen_clock):
+    worker = _running(frozen_clock)
+    worker.request_action("start", "alice", "tok")
+    assert not worker.complete_action("other", "accepted")
+    assert worker.complete_action("tok", "accepted")
+    assert not worker.complete_action("tok", "accepted")

@@ -80,11 +80,16 @@ async def test_a_failed_write_keeps_state_shows_the_error_and_is_retried(fleet, 
         assert store.pending_write
         since = errors["store"].since
         fleet.clock.advance(seconds=20)
-        result = await controller.stop_workers([by_name(controller)["stays"].id])
-        assert result.ok  # the action itself worked; only saving it waits
+        stays_id = by_name(controller)["stays"].id
+        result = await controller.stop_workers([stays_id])
+        # Intent first: with no record of who asked, nothing is sent to AWS.
+        assert not result.ok and "not sent" in result.failed[0]
+        assert by_name(controller)["stays"].status == CMLWorkerStatus.RUNNING
         assert errors_by_source(controller)["store"].since == since
     finally:
         undo()
+    result = await controller.stop_workers([stays_id])
+    assert result.ok, result.summary()
     # The next cycle writes everything that was kept, and the error goes.
     await controller.refresh_cml()
     assert not store.pending_write
