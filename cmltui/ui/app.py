@@ -30,7 +30,7 @@ from cmltui.logfile import already_logging_to, private_log_handler
 from cmltui.services.ports import FleetService
 from cmltui.services.snapshot import ActionResult, ChangeSet
 from cmltui.ui.actions import FleetCommands
-from cmltui.ui.formatting import clean
+from cmltui.ui.formatting import message
 from cmltui.ui.keys import split_glued_escape
 from cmltui.ui.screens.main import MainScreen, ReadOnlyMainScreen
 
@@ -117,7 +117,7 @@ class CmlTuiApp(App[None]):
         self.call_after_refresh(_calm_garbage_collector)
         self.set_interval(1.0, self._tick)
         for notice in self.notices:
-            self.notify(clean(notice), severity="warning", markup=False, timeout=15)
+            self.notify(message(notice), severity="warning", markup=False, timeout=15)
         self._start_service()
         if not self.is_headless:
             self._watch_terminal()
@@ -306,14 +306,17 @@ class CmlTuiApp(App[None]):
         severity = "information" if result.ok else ("error" if result.failed else "warning")
         # Names and errors are remote text: never markup.
         self.notify(
-            clean(result.summary()), severity=severity, markup=False, timeout=4 if result.ok else 10
+            message(result.summary()),
+            severity=severity,
+            markup=False,
+            timeout=4 if result.ok else 10,
         )
 
     def log_unexpected(self, error: BaseException, *, doing: str = "") -> None:
         """Log the traceback to the log file; show one line to the operator."""
         self.unexpected_errors.append(error)
         log.error("unexpected error%s", f" during {doing}" if doing else "", exc_info=error)
-        message = f"Unexpected error{f' during {doing}' if doing else ''}: {clean(error)}"
+        line = f"Unexpected error{f' during {doing}' if doing else ''}: {message(error)}"
         self.notify(
-            f"{message} (details in {self.log_path})", severity="error", markup=False, timeout=10
+            f"{line} (details in {self.log_path})", severity="error", markup=False, timeout=10
         )

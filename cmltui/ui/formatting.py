@@ -1,7 +1,9 @@
 """Turning snapshot values into short, safe ``rich.text.Text`` for the screen.
 
 Remote strings (names, tags, versions, lab titles, errors) are data: they are always wrapped in
-``Text`` (never parsed as markup) and stripped of terminal control characters first.
+``Text`` (never parsed as markup), and every character that is invisible, moves other text or
+drives the terminal is shown escaped (``\\u200b``, ``\\x9b``; see ``cmltui.domain.names``), never
+removed: two names that differ must look different, and what is shown can be typed back.
 """
 
 from __future__ import annotations
@@ -12,22 +14,46 @@ from datetime import datetime
 from rich.text import Text
 
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus, LicenseStatus
+from cmltui.domain.names import visible
 
-# C0/C1 controls, DEL, and the bidi overrides that can reorder what the operator reads.
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+#: Line breaks and tabs inside a message (an error, a notice): read as spaces, not as escapes.
+_MESSAGE_BREAKS = re.compile(r"[\r\n\t]+")
 
 
-def clean(value: object | None, *, missing: str = "—") -> str:
-    """A remote value as one printable line (control characters removed)."""
+def shown(value: object | None, *, missing: str = "—") -> str:
+    """A remote value as one printable line, unsafe characters escaped (``\\u202e``)."""
     if value is None:
         return missing
-    text = _CONTROL_CHARACTERS.sub("", str(value))
+    text = visible(str(value))
     return text if text else missing
 
 
+def message(value: object | None, *, missing: str = "—") -> str:
+    """A remote message (error, result, notice) as one line: breaks become spaces, then
+    every other unsafe character is escaped as in ``shown``."""
+    if value is None:
+        return missing
+    return shown(_MESSAGE_BREAKS.sub(" ", str(value)).strip(), missing=missing)
+
+
+#: How an escaped character stands out from the text around it.
+ESCAPE_STYLE = "bold yellow"
+
+
 def plain(value: object | None, style: str = "", *, missing: str = "—") -> Text:
-    """A remote value as literal text: ``[bold]`` stays ``[bold]``."""
-    return Text(clean(value, missing=missing), style=style, no_wrap=True, overflow="ellipsis")
+    """A remote value as literal text: ``[bold]`` stays ``[bold]``, and each unsafe character
+    is shown as its escape (``\\u200b``), highlighted so it is noticed."""
+    raw = "" if value is None else str(value)
+    text = shown(value, missing=missing)
+    line = Text(style=style, no_wrap=True, overflow="ellipsis")
+    if text == raw or not raw:
+        line.append(text)
+        return line
+    # visible() maps character by character, so the pieces add up to ``text``.
+    for character in raw:
+        piece = visible(character)
+        line.append(piece, style=ESCAPE_STYLE if piece != character else None)
+    return line
 
 
 class SortableText(Text):

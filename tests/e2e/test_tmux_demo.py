@@ -40,6 +40,16 @@ def _wait_for(session: str, text: str, timeout: float = 40.0) -> str:
     raise AssertionError(f"{text!r} never appeared; last screen:\n{screen}")
 
 
+def _wait_until_gone(session: str, text: str, timeout: float = 20.0) -> str:
+    deadline = time.monotonic() + timeout
+    screen = _screen(session)
+    while text in screen and time.monotonic() < deadline:
+        time.sleep(0.25)
+        screen = _screen(session)
+    assert text not in screen, f"{text!r} stayed on screen:\n{screen}"
+    return screen
+
+
 @pytest.fixture
 def demo_session(tmp_path):
     """``cmltui --demo`` in a detached tmux session; yields (session, size) and cleans up."""
@@ -94,6 +104,17 @@ def test_demo_fleet_appears_and_quits_cleanly(demo_session, tmp_path, width, hei
     assert "Traceback" not in screen
     # Every line fits the terminal (nothing wraps past the width).
     assert all(len(line) <= width for line in screen.splitlines())
+    # A marked row the filter hides is counted on screen and named before an action.
+    _tmux("send-keys", "-t", session, "g", "space")
+    _wait_for(session, "1 marked")
+    _tmux("send-keys", "-t", session, "/", "lab-0[2-8]", "Enter")
+    _wait_for(session, "1 marked, 1 hidden")
+    _tmux("send-keys", "-t", session, "S")
+    screen = _wait_for(session, "cml-lab-01  (hidden by the filter)")
+    assert "1 of these 1 is hidden by the filter" in screen
+    _tmux("send-keys", "-t", session, "n")  # cancelled: nothing stopped, the mark stays
+    _tmux("send-keys", "-t", session, "/", "Escape", "U")
+    _wait_until_gone(session, "marked")
     _tmux("send-keys", "-t", session, "?")
     _wait_for(session, "cmltui keys")  # the help screen
     _tmux("send-keys", "-t", session, "Escape")

@@ -330,7 +330,7 @@ async def test_markup_in_a_name_tag_shows_literally(make_fleet, open_app):
             app.export_screenshot()
         )
         await pilot.press("ctrl+d")
-        assert evil in str(app.screen.query_one(".dialog-names").render())
+        assert evil in str(app.screen.query_one(".dialog-names Static").render())
         await pilot.press("escape")
 
 

@@ -15,7 +15,7 @@ from cmltui.domain.clock import FrozenClock
 from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.services.snapshot import SourceHealth
 from cmltui.ui.app import CmlTuiApp
-from cmltui.ui.formatting import clean, status_text
+from cmltui.ui.formatting import message, shown, status_text
 from cmltui.ui.widgets.detail import DetailPane
 from cmltui.ui.widgets.header import FleetHeader, OutageBanner, StatusLine
 from cmltui.ui.widgets.worker_table import WorkerTable, compile_filter
@@ -33,9 +33,11 @@ def make_app(service: FakeFleetService, tmp_path: Path, *, read_only: bool = Fal
     )
 
 
-def test_clean_strips_terminal_controls():
-    assert clean("evil\x1b[2J\x07name\u202e") == "evil[2Jname"
-    assert clean(None) == "—"
+def test_terminal_controls_are_escaped_not_removed():
+    assert shown("evil\x1b[2J\x07name\u202e") == "evil\\x1b[2J\\x07name\\u202e"
+    assert shown(None) == "—"
+    # A message reads its line breaks as spaces; every other control is still escaped.
+    assert message("boom\r\nat line 2\x9b31m") == "boom at line 2\\x9b31m"
 
 
 def test_states_differ_without_colour():
@@ -49,7 +51,7 @@ def test_invalid_regex_is_plain_text():
     assert not compile_filter("^cml-(1|2)$").search("cml-3")
 
 
-async def test_remote_strings_are_literal_and_controls_stripped(tmp_path):
+async def test_remote_strings_are_literal_and_controls_escaped(tmp_path):
     worker = make_snapshot(
         1,
         name="[bold red]boom[/]\x1b]52;c;AAAA\x07",
@@ -63,7 +65,11 @@ async def test_remote_strings_are_literal_and_controls_stripped(tmp_path):
         await pilot.pause()
         table = app.main_screen.query_one(WorkerTable)
         name_cell = table.get_cell(worker.id, "name")
-        assert name_cell.plain == "[bold red]boom[/]]52;c;AAAA"
+        # Escaped (longer than the name column: cut with an ellipsis; the detail has it whole).
+        assert name_cell.plain == "[bold red]boom[/]\\x1b]52;c;AA…"
+        assert "[bold red]boom[/]\\x1b]52;c;AAAA\\x07" in (
+            app.main_screen.query_one(DetailPane).text()
+        )
         # Wider than its column: cut with an ellipsis (literal); the detail pane has it whole.
         assert table.get_cell(worker.id, "version").plain == "[@clic…"
         assert "[@click=app.quit]2.9" in app.main_screen.query_one(DetailPane).text()

@@ -6,6 +6,8 @@ looking at the report: ``pytest tests/ui/test_snapshots.py --snapshot-update``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,17 +16,40 @@ from textual.widgets import Input
 from cmltui.aws.dto import CMLWorkerInstanceDto
 from cmltui.config import CmlConfig, Config
 from cmltui.domain.clock import FrozenClock
-from cmltui.domain.enums import CMLWorkerStatus
-from cmltui.services.snapshot import SourceHealth
+from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
+from cmltui.services.snapshot import SourceHealth, WorkerSnapshot
 from cmltui.ui.app import CmlTuiApp
 from tests.ui.fake_service import NOW, FakeFleetService, make_snapshot
 
 WORKERS = 14
 
 
-def snapshot_app(tmp_path: Path, *, read_only: bool = False, errors: bool = False) -> CmlTuiApp:
+def doubtful_fleet() -> list[WorkerSnapshot]:
+    """The plain fleet, with the cases an operator must not misread: figures that are history,
+    a detached worker, a worker with a problem, and a name that holds a zero-width space."""
+    workers = {n: make_snapshot(n) for n in range(1, WORKERS + 1)}
+    workers[2] = replace(
+        workers[2],
+        service_status=CMLServiceStatus.AVAILABLE,  # what CML said before the stop
+        telemetry_live=False,
+        telemetry_at=NOW - timedelta(minutes=40),
+        seen_cpu_utilization=97.0,
+        seen_memory_utilization=88.0,
+        seen_active_labs_count=3,
+    )
+    workers[3] = replace(workers[3], detached=True)
+    workers[4] = replace(
+        workers[4], problems=("i-0c0ffee000000004 is a copy: same cmltui:worker-id tag",)
+    )
+    workers[6] = replace(workers[6], name="cml-worker-1\u200b")
+    return list(workers.values())
+
+
+def snapshot_app(
+    tmp_path: Path, *, read_only: bool = False, errors: bool = False, doubtful: bool = False
+) -> CmlTuiApp:
     service = FakeFleetService(
-        [make_snapshot(n) for n in range(1, WORKERS + 1)],
+        doubtful_fleet() if doubtful else [make_snapshot(n) for n in range(1, WORKERS + 1)],
         discovered=[
             CMLWorkerInstanceDto(
                 aws_instance_id="i-0abc00000000000001",
@@ -38,6 +63,12 @@ def snapshot_app(tmp_path: Path, *, read_only: bool = False, errors: bool = Fals
     )
     if errors:
         service.errors = (SourceHealth("us-west-2", "throttled", NOW, 8.0),)
+    if doubtful:
+        service.errors = (
+            SourceHealth("us-west-2", "throttled past every attempt", NOW, 8.0),
+            SourceHealth("us-east-1", "i-0c0ffee000000004 is a copy of cml-worker-4", NOW),
+            SourceHealth("cml:cml-worker-7", "connection refused (unreachable for 25 min)", NOW),
+        )
     config = Config(
         regions=["us-east-1", "us-west-2"],
         cml_worker_ami_ids={"us-east-1": "ami-0123456789abcdef0"},
@@ -88,6 +119,40 @@ def test_filter_and_marks(snap_compare, tmp_path):
     assert snap_compare(
         snapshot_app(tmp_path),
         run_before=keys_then_steady("slash", *"us-east", "enter", "M", "O"),
+        terminal_size=(120, 35),
+    )
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 35)], ids=["80x24", "120x35"])
+def test_doubtful_rows(snap_compare, tmp_path, size):
+    """Stale figures, detached, a problem, an escaped name, several errors; the detached
+    worker selected (its detail says why)."""
+    assert snap_compare(
+        snapshot_app(tmp_path, doubtful=True),
+        run_before=keys_then_steady("j", "j", "j"),
+        terminal_size=size,
+    )
+
+
+def test_stale_worker_detail(snap_compare, tmp_path):
+    assert snap_compare(
+        snapshot_app(tmp_path, doubtful=True),
+        # The third row, cml-worker-2: stopped, its figures 40 min old.
+        run_before=keys_then_steady("j", "j"),
+        terminal_size=(120, 35),
+    )
+
+
+@pytest.mark.parametrize(
+    "keys",
+    # stop-hidden: mark cml-worker-1 and cml-worker-7, then filter cml-worker-7 out of sight.
+    [("E",), ("space", *"jjjjj", "space", "slash", *"worker-1", "enter", "S")],
+    ids=["errors", "stop-hidden"],
+)
+def test_doubtful_dialogs(snap_compare, tmp_path, keys):
+    assert snap_compare(
+        snapshot_app(tmp_path, doubtful=True),
+        run_before=keys_then_steady(*keys),
         terminal_size=(120, 35),
     )
 

@@ -16,7 +16,7 @@ from textual.widgets import Button, Input, LoadingIndicator, Select, Static
 
 from cmltui.config import Config
 from cmltui.services.snapshot import ActionResult, WorkerSnapshot
-from cmltui.ui.formatting import clean, license_text, plain
+from cmltui.ui.formatting import license_text, plain, shown
 from cmltui.ui.screens.dialog import Dialog, close_binding
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
@@ -191,9 +191,13 @@ class LicenceScreen(Dialog[ActionResult | None]):
         worker: WorkerSnapshot,
         register: Callable[[str], Awaitable[ActionResult]],
         deregister: LicenceCall,
+        *,
+        hidden: bool = False,
     ) -> None:
         super().__init__(classes="dialog")
         self.worker = worker
+        #: The worker is marked but the filter hides its row: the dialog says so.
+        self.hidden = hidden
         self._register = register
         self._deregister = deregister
         self.busy = False
@@ -202,11 +206,19 @@ class LicenceScreen(Dialog[ActionResult | None]):
         current = Text("Current licence: ")
         current.append_text(license_text(self.worker.license_status))
         if self.worker.license_token_masked:
-            current.append(f"  token {clean(self.worker.license_token_masked)}")
+            current.append(f"  token {shown(self.worker.license_token_masked)}")
         with Vertical(classes="dialog-box form"):
             title = Text("Licence of ", style="bold")
             title.append_text(plain(self.worker.name, "bold"))
             yield Static(title, classes="dialog-title")
+            if self.hidden:
+                yield Static(
+                    Text(
+                        "This worker is hidden by the filter (marked before it was typed).",
+                        style="bold yellow",
+                    ),
+                    classes="dialog-hidden",
+                )
             yield Static(current)
             with Horizontal(classes="form-row"):
                 yield Static("Token", classes="form-label")

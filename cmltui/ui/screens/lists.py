@@ -14,7 +14,7 @@ from textual.widgets.selection_list import Selection
 from cmltui.aws.dto import CMLWorkerInstanceDto
 from cmltui.domain.events import CloudEvent
 from cmltui.ui.actions import GROUP_TITLES, visible_actions
-from cmltui.ui.formatting import clean, plain
+from cmltui.ui.formatting import message, plain, shown
 from cmltui.ui.screens.dialog import Dialog, close_binding
 from cmltui.ui.widgets.detail import describe_event
 
@@ -22,8 +22,8 @@ from cmltui.ui.widgets.detail import describe_event
 def instance_label(instance: CMLWorkerInstanceDto) -> Text:
     label = plain(instance.name, "bold")
     label.append(
-        f"  {instance.aws_instance_id}  {instance.region}  {instance.state.value}"
-        f"  {clean(instance.instance_type)}  {clean(instance.ami_name)}"
+        f"  {shown(instance.aws_instance_id)}  {shown(instance.region)}  {instance.state.value}"
+        f"  {shown(instance.instance_type)}  {shown(instance.ami_name)}"
     )
     return label
 
@@ -59,7 +59,7 @@ class ImportScreen(Dialog[list[CMLWorkerInstanceDto] | None]):
         except Exception as err:
             self.app.log_unexpected(err)  # type: ignore[attr-defined]
             self.query_one("#import-status", Static).update(
-                Text(f"Discovery failed: {clean(err)}", style="red")
+                Text(f"Discovery failed: {message(err)}", style="red")
             )
             self.query_one("#import-progress").display = False
             return

@@ -7,9 +7,7 @@ controller from a worker task.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,10 +17,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from cmltui.services.snapshot import ChangeSet, WorkerSnapshot
-from cmltui.ui.actions import ACTIONS_BY_ID, bindings_for
-from cmltui.ui.screens.confirm import ConfirmScreen, TerminateScreen
-from cmltui.ui.screens.forms import LicenceScreen, NewWorkerRequest, NewWorkerScreen
-from cmltui.ui.screens.lists import EventTrailScreen, HelpScreen, ImportScreen
+from cmltui.ui.actions import bindings_for
+from cmltui.ui.formatting import shown
+from cmltui.ui.screens.acting import WorkerActions
+from cmltui.ui.screens.errors import ErrorsScreen
+from cmltui.ui.screens.guards import guarded
+from cmltui.ui.screens.lists import EventTrailScreen, HelpScreen
 from cmltui.ui.widgets.columns import COLUMNS_BY_KEY
 from cmltui.ui.widgets.detail import DetailPane
 from cmltui.ui.widgets.header import FleetHeader, OutageBanner, StatusLine
@@ -42,42 +42,6 @@ DETAIL_EVENTS = 10
 #: Telemetry events are drawn as the history bars; the detail lists what happened to the worker.
 _TELEMETRY_EVENT_TYPE = "cmltui.worker.telemetry-updated.v1"
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def guarded(method: F) -> F:
-    """Run a handler; an unexpected error is logged and toasted, never shown as a traceback."""
-
-    @wraps(method)
-    def wrapper(self: MainScreen, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except Exception as err:
-            self.fleet_app.log_unexpected(err)
-            return None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def mutating(method: F) -> F:
-    """Refuse (and say why) in read-only mode; the key stays bound so it can explain."""
-
-    @wraps(method)
-    def wrapper(self: MainScreen, *args: Any, **kwargs: Any) -> Any:
-        action_id = method.__name__.removeprefix("action_")
-        if self.fleet_app.read_only:
-            description = ACTIONS_BY_ID[action_id].description.lower()
-            self.notify(
-                f"Read-only mode: '{description}' is disabled "
-                "(--read-only or read_only = true in the config).",
-                severity="warning",
-                markup=False,
-            )
-            return None
-        return method(self, *args, **kwargs)
-
-    return guarded(wrapper)  # type: ignore[return-value]
-
 
 def detail_placement(width: int, height: int) -> str:
     """Where the detail pane goes: ``below`` the table, ``beside`` it, or ``replace`` it.
@@ -92,7 +56,7 @@ def detail_placement(width: int, height: int) -> str:
     return "replace"
 
 
-class MainScreen(Screen[None]):
+class MainScreen(WorkerActions, Screen[None]):
     BINDINGS = bindings_for(read_only=False)
 
     def __init__(self) -> None:
@@ -159,20 +123,22 @@ class MainScreen(Screen[None]):
 
     @guarded
     def apply_change_set(self, change_set: ChangeSet) -> None:
-        """Render a change set: one batch, changed cells only (the table is frozen when paused)."""
+        """Render a change set: one batch, changed cells only.
+
+        Paused, the table, the detail and the header's figures stay as they were (the header
+        says "paused"); errors and the outage banner stay live.
+        """
         now = self.fleet_app.clock()
         if self.paused:
             self.missed_updates = True
         else:
             self.table.apply(change_set)
             self._refresh_detail_if(change_set)
-        self.header.show(
-            now=now,
-            totals=change_set.totals,
-            last_success_at=change_set.last_success_at,
-            from_cache=change_set.from_cache,
-            shown_count=self.table.row_count,
-        )
+            self.show_header(
+                totals=change_set.totals,
+                last_success_at=change_set.last_success_at,
+                from_cache=change_set.from_cache,
+            )
         self.query_one(StatusLine).show_errors(change_set.errors)
         self.query_one(OutageBanner).show_outage(
             change_set.all_regions_failing, now, change_set.last_success_at
@@ -184,9 +150,30 @@ class MainScreen(Screen[None]):
         if change_set.is_full or selected != self.detail.worker_id or selected in touched:
             self.show_detail(selected)
 
+    def sync_detail(self) -> None:
+        """The detail shows the highlighted row, now: rows came and went under the cursor
+        (filter, sort, refresh) and the table only says so when the cursor's index moves."""
+        selected = self.table.selected_id
+        if selected != self.detail.worker_id:
+            self.show_detail(selected)
+
+    def show_header(self, **changes: object) -> None:
+        """Re-draw the header with the counts of the moment (shown rows, marks)."""
+        self.header.show(
+            now=self.fleet_app.clock(),
+            shown_count=self.table.row_count,
+            marked_count=len(self.table.marked),
+            hidden_marked_count=len(self.table.hidden_marked),
+            **changes,  # type: ignore[arg-type]
+        )
+
+    def marks_changed(self) -> None:
+        self.show_header()
+
     def tick(self) -> None:
         """Once a second: the freshness age moves even when nothing else does."""
-        self.header.show(now=self.fleet_app.clock(), shown_count=self.table.row_count)
+        self.show_header()
+        self.detail.tick(self.fleet_app.clock())
 
     def _recent_lifecycle_events(self, worker_id: str) -> list:
         """The newest lifecycle events (status, CML, licence, actions), telemetry left out."""
@@ -197,32 +184,23 @@ class MainScreen(Screen[None]):
     def show_detail(self, worker_id: str | None) -> None:
         snapshot = self.table.snapshots.get(worker_id) if worker_id else None
         events = self._recent_lifecycle_events(worker_id) if snapshot else []
-        self.detail.show(snapshot, events)
+        self.detail.show(snapshot, events, now=self.fleet_app.clock())
 
     @guarded
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        worker_id = event.row_key.value if event.row_key else None
-        if worker_id != self.detail.worker_id:
-            self.show_detail(worker_id)
+        # The cursor's row now, not the message's: a message can describe a row that a later
+        # sort or filter moved away (the table posts one when a row lands in an empty table,
+        # before the rows are sorted), and it can arrive after a newer filter keystroke.
+        self.sync_detail()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_focus_detail()
 
     # -- selection helpers --------------------------------------------------------------------
 
-    def _targets(self) -> list[WorkerSnapshot]:
-        """The workers an action applies to, captured now (marked rows, else the selected one)."""
-        snapshots = self.table.snapshots
-        return [
-            snapshots[worker_id] for worker_id in self.table.target_ids() if worker_id in snapshots
-        ]
-
     def _selected(self) -> WorkerSnapshot | None:
         selected = self.table.selected_id
         return self.table.snapshots.get(selected) if selected else None
-
-    def _nothing_selected(self) -> None:
-        self.notify("No worker selected.", severity="warning")
 
     # -- navigation ---------------------------------------------------------------------------
 
@@ -282,14 +260,18 @@ class MainScreen(Screen[None]):
         elif self.filter_bar.display:
             filter_input.value = ""
             self.filter_bar.display = False
-            self.table.set_filter("")
+            self._filter_changed("")
         self.set_focus(self.table)
+
+    def _filter_changed(self, text: str) -> None:
+        self.table.set_filter(text)
+        self._update_sort_title()
+        self.sync_detail()
+        self.show_header()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "filter":
-            self.table.set_filter(event.value)
-            self._update_sort_title()
-            self.tick()
+            self._filter_changed(event.value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "filter":
@@ -305,17 +287,19 @@ class MainScreen(Screen[None]):
         label = column.label if column else self.table.sort_column
         self.table.border_title = f"sort: {label} {arrow}"
         filter_text = self.table.filter_text
-        self.table.border_subtitle = Text(f"filter: {filter_text}") if filter_text else ""
+        self.table.border_subtitle = Text(f"filter: {shown(filter_text)}") if filter_text else ""
 
     @guarded
     def action_sort_next(self) -> None:
         self.table.set_sort(self.table.next_sort_column(), self.table.sort_reverse)
         self._update_sort_title()
+        self.sync_detail()
 
     @guarded
     def action_sort_reverse(self) -> None:
         self.table.set_sort(self.table.sort_column, not self.table.sort_reverse)
         self._update_sort_title()
+        self.sync_detail()
 
     @guarded
     def action_toggle_mark(self) -> None:
@@ -323,131 +307,18 @@ class MainScreen(Screen[None]):
         if selected:
             self.table.toggle_marks([selected])
             self.table.action_cursor_down()
+            self.marks_changed()
 
     @guarded
     def action_mark_all(self) -> None:
         self.table.set_marks(self.table.shown_ids)
+        self.marks_changed()
         self.notify(f"{len(self.table.marked)} marked.")
 
     @guarded
     def action_unmark_all(self) -> None:
         self.table.set_marks([])
-
-    # -- lifecycle actions --------------------------------------------------------------------
-
-    @mutating
-    def action_start(self) -> None:
-        targets = self._targets()
-        if not targets:
-            return self._nothing_selected()
-        worker_ids = [t.id for t in targets]
-        self.fleet_app.run_service_action(
-            "start", lambda: self.fleet_app.service.start_workers(worker_ids)
-        )
-
-    @mutating
-    def action_auto_stop(self) -> None:
-        """Toggle the idle policy for the targets: opt them out unless all already are."""
-        targets = self._targets()
-        if not targets:
-            return self._nothing_selected()
-        worker_ids = [t.id for t in targets]
-        opt_out = any(not t.auto_stop_opt_out for t in targets)
-        self.fleet_app.run_service_action(
-            "auto-stop",
-            lambda: self.fleet_app.service.set_auto_stop_opt_out(worker_ids, opt_out),
-        )
-
-    @mutating
-    def action_stop(self) -> None:
-        targets = self._targets()
-        if not targets:
-            return self._nothing_selected()
-        worker_ids = [t.id for t in targets]
-
-        def send(confirmed: bool | None = True) -> None:
-            if confirmed:
-                self.fleet_app.run_service_action(
-                    "stop", lambda: self.fleet_app.service.stop_workers(worker_ids)
-                )
-
-        with_labs = [t for t in targets if t.active_labs_count > 0]
-        if len(targets) > 1 or with_labs:
-            question = (
-                f"{len(with_labs)} of them have running labs; stopping ends those labs."
-                if with_labs
-                else ""
-            )
-            title = f"Stop {len(targets)} worker{'s' if len(targets) > 1 else ''}?"
-            self.app.push_screen(
-                ConfirmScreen(
-                    title, [t.name for t in targets], confirm_label="Stop", question=question
-                ),
-                send,
-            )
-        else:
-            send()
-
-    @mutating
-    def action_terminate(self) -> None:
-        targets = self._targets()
-        if not targets:
-            return self._nothing_selected()
-        worker_ids = [t.id for t in targets]
-
-        def send(confirmed: bool | None) -> None:
-            if confirmed:
-                self.fleet_app.run_service_action(
-                    "terminate", lambda: self.fleet_app.service.terminate_workers(worker_ids)
-                )
-
-        self.app.push_screen(TerminateScreen([t.name for t in targets]), send)
-
-    @mutating
-    def action_new_worker(self) -> None:
-        def send(request: NewWorkerRequest | None) -> None:
-            if request is not None:
-                self.fleet_app.run_service_action(
-                    "create",
-                    lambda: self.fleet_app.service.create_worker(
-                        request.name, request.region, request.instance_type
-                    ),
-                )
-
-        self.app.push_screen(NewWorkerScreen(self.fleet_app.config), send)
-
-    @mutating
-    def action_licence(self) -> None:
-        targets = self._targets()
-        if len(targets) != 1:
-            self.notify(
-                "Licensing works on one worker: select it (and unmark the others).",
-                severity="warning",
-            )
-            return
-        worker = targets[0]
-        service = self.fleet_app.service
-        self.app.push_screen(
-            LicenceScreen(
-                worker,
-                register=lambda token: service.register_license(worker.id, token),
-                deregister=lambda: service.deregister_license(worker.id),
-            ),
-            self.fleet_app.notify_result,
-        )
-
-    @mutating
-    def action_import_instances(self) -> None:
-        service = self.fleet_app.service
-
-        def send(chosen: list | None) -> None:
-            if chosen:
-                picked = list(chosen)
-                self.fleet_app.run_service_action(
-                    "import", lambda: service.import_instances(picked)
-                )
-
-        self.app.push_screen(ImportScreen(service.discover), send)
+        self.marks_changed()
 
     # -- general ------------------------------------------------------------------------------
 
@@ -463,12 +334,12 @@ class MainScreen(Screen[None]):
             return self._nothing_selected()
         if not worker.https_endpoint:
             self.notify(
-                Text(f"{worker.name} has no endpoint yet.").plain, severity="warning", markup=False
+                f"{shown(worker.name)} has no endpoint yet.", severity="warning", markup=False
             )
             return
         # OSC 52: reaches the operator's own clipboard through SSH (tmux: set-clipboard on).
         self.app.copy_to_clipboard(worker.https_endpoint)
-        self.notify(f"Copied {worker.https_endpoint}", markup=False)
+        self.notify(f"Copied {shown(worker.https_endpoint)}", markup=False)
 
     @guarded
     def action_events(self) -> None:
@@ -479,6 +350,14 @@ class MainScreen(Screen[None]):
         self.app.push_screen(EventTrailScreen(worker.name, events))
 
     @guarded
+    def action_errors(self) -> None:
+        errors = self.query_one(StatusLine).errors
+        if not errors:
+            self.notify("No current errors.", timeout=3)
+            return
+        self.app.push_screen(ErrorsScreen(errors, self.fleet_app.clock()))
+
+    @guarded
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
         if not self.paused and self.missed_updates:
@@ -486,9 +365,15 @@ class MainScreen(Screen[None]):
             current = self.fleet_app.service.current()
             self.table.apply(current, full=True)
             self.show_detail(self.table.selected_id)
-        self.header.show(
-            now=self.fleet_app.clock(), paused=self.paused, shown_count=self.table.row_count
-        )
+            self.show_header(
+                paused=False,
+                totals=current.totals,
+                last_success_at=current.last_success_at,
+                from_cache=current.from_cache,
+            )
+        else:
+            self.show_header(paused=self.paused)
+        self.sync_detail()
         self.notify(
             "Paused: the table is frozen, refreshes go on."
             if self.paused

@@ -9,15 +9,15 @@ from typing import Any
 
 from rich.text import Text
 
-from cmltui.domain.enums import CMLWorkerStatus
+from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
 from cmltui.services.snapshot import WorkerSnapshot
 from cmltui.ui.formatting import (
-    clean,
     duration,
     license_text,
     percent_text,
     plain,
     service_text,
+    shown,
     status_text,
 )
 
@@ -76,6 +76,55 @@ NAME_MIN_WIDTH = 8
 NAME_MAX_WIDTH = 30
 
 
+def shown_service(snapshot: WorkerSnapshot) -> CMLServiceStatus:
+    """The CML service as the operator may believe it: a worker that is not running serves
+    nothing, whatever was last heard from it (a pending one may be shown starting)."""
+    status = snapshot.service_status
+    if snapshot.status == CMLWorkerStatus.RUNNING:
+        return status
+    if snapshot.status == CMLWorkerStatus.PENDING and status == CMLServiceStatus.STARTING:
+        return status
+    return CMLServiceStatus.UNAVAILABLE
+
+
+def row_warning(snapshot: WorkerSnapshot) -> str:
+    """What marks the row before the name: ``⚠ detached``, ``⚠`` for problems, or nothing."""
+    if snapshot.detached:
+        return "⚠ detached "
+    if snapshot.problems:
+        return "⚠ "
+    return ""
+
+
+def name_width_needed(snapshot: WorkerSnapshot) -> int:
+    """Characters the name cell needs: its warning and its name as shown (escapes and all)."""
+    return len(row_warning(snapshot)) + len(shown(snapshot.name, missing=""))
+
+
+def _name_cell(snapshot: WorkerSnapshot) -> Text:
+    # The warning comes first: a long name is cut at its end, never the warning.
+    warning = row_warning(snapshot)
+    if not warning:
+        return plain(snapshot.name)
+    return Text.assemble(Text(warning, style="bold red"), plain(snapshot.name))
+
+
+def _live(snapshot: WorkerSnapshot, value: Any) -> Any:
+    """A telemetry figure only while it is live: sorting puts the rest last."""
+    return value if snapshot.telemetry_live else None
+
+
+def _labs_cell(snapshot: WorkerSnapshot) -> Text:
+    if not snapshot.telemetry_live:
+        return _right("—", "dim")
+    count = snapshot.active_labs_count
+    return _right(str(count), "bold" if count else "dim")
+
+
+def _percent_cell(snapshot: WorkerSnapshot, value: float | None) -> Text:
+    return percent_text(value if snapshot.telemetry_live else None)
+
+
 def _idle_cell(snapshot: WorkerSnapshot) -> Text:
     if snapshot.idle_minutes is None:
         return _right("—", "dim")
@@ -93,9 +142,7 @@ def _version_cell(snapshot: WorkerSnapshot) -> Text:
 
 COLUMNS: tuple[Column, ...] = (
     # The name's width is worked out from the names (see fit_columns).
-    Column(
-        "name", "Name", NAME_MIN_WIDTH, 0, lambda s: plain(s.name), lambda s: natural_key(s.name)
-    ),
+    Column("name", "Name", NAME_MIN_WIDTH, 0, _name_cell, lambda s: natural_key(s.name)),
     Column("region", "Region", 10, 3, lambda s: plain(s.region), lambda s: s.region),
     Column(
         "state",
@@ -110,8 +157,8 @@ COLUMNS: tuple[Column, ...] = (
         "CML",
         13,
         1,
-        lambda s: service_text(s.service_status),
-        lambda s: s.service_status.value,
+        lambda s: service_text(shown_service(s)),
+        lambda s: shown_service(s).value,
     ),
     Column("version", "Version", 7, 4, _version_cell, lambda s: natural_key(s.cml_version)),
     Column(
@@ -127,8 +174,8 @@ COLUMNS: tuple[Column, ...] = (
         "Labs",
         4,
         2,
-        lambda s: _right(str(s.active_labs_count), "bold" if s.active_labs_count else "dim"),
-        lambda s: s.active_labs_count,
+        _labs_cell,
+        lambda s: _live(s, s.active_labs_count),
         "right",
     ),
     Column(
@@ -136,8 +183,8 @@ COLUMNS: tuple[Column, ...] = (
         "CPU",
         5,
         1,
-        lambda s: percent_text(s.cpu_utilization),
-        lambda s: s.cpu_utilization,
+        lambda s: _percent_cell(s, s.cpu_utilization),
+        lambda s: _live(s, s.cpu_utilization),
         "right",
     ),
     Column(
@@ -145,8 +192,8 @@ COLUMNS: tuple[Column, ...] = (
         "Mem",
         5,
         2,
-        lambda s: percent_text(s.memory_utilization),
-        lambda s: s.memory_utilization,
+        lambda s: _percent_cell(s, s.memory_utilization),
+        lambda s: _live(s, s.memory_utilization),
         "right",
     ),
     Column("idle", "Idle", 7, 2, _idle_cell, lambda s: s.idle_minutes, "right"),
@@ -196,12 +243,16 @@ def fit_columns(available_width: int, *, longest_name: int = 0) -> tuple[list[Co
 
 
 def filter_fields(snapshot: WorkerSnapshot) -> tuple[str, ...]:
-    """What ``/`` searches: name, region, state, CML version (and the ids, handy to paste)."""
+    """What ``/`` searches: the name as stored and as shown, region, state, CML version, the
+    ids (handy to paste), and ``detached`` / ``problem`` for rows that carry those warnings."""
     return (
-        clean(snapshot.name, missing=""),
+        snapshot.name,
+        shown(snapshot.name, missing=""),
         snapshot.region,
         snapshot.status.value,
-        clean(snapshot.cml_version, missing=""),
+        shown(snapshot.cml_version, missing=""),
         snapshot.id,
         snapshot.aws_instance_id or "",
+        "detached" if snapshot.detached else "",
+        "problem" if snapshot.problems else "",
     )

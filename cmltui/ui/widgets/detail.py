@@ -8,6 +8,7 @@ the last events), or in one column beside or instead of the table.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from rich.console import Group
 from rich.text import Text
@@ -19,16 +20,19 @@ from textual.widgets import Static
 from cmltui.domain.events import CloudEvent
 from cmltui.services.snapshot import WorkerSnapshot
 from cmltui.ui.formatting import (
-    clean,
+    age,
     duration,
     license_text,
+    message,
     money,
     percent_text,
     plain,
+    seconds_between,
     service_text,
     status_text,
     timestamp,
 )
+from cmltui.ui.widgets.columns import shown_service
 
 #: "licence token", "terminated by": the longest labels, plus one space.
 LABEL_WIDTH = 14
@@ -124,7 +128,7 @@ def describe_event(event: CloudEvent) -> Text:
     line.append(kind, style="bold")
     if details:
         line.append(" ")
-        line.append(clean(" ".join(details)))
+        line.append(message(" ".join(details)))
     return line
 
 
@@ -151,7 +155,7 @@ def identity_lines(snapshot: WorkerSnapshot) -> Lines:
             "State",
             [
                 _field("EC2", status_text(snapshot.status)),
-                _field("CML service", service_text(snapshot.service_status)),
+                _field("CML service", service_text(shown_service(snapshot))),
                 _field("uptime", duration(snapshot.uptime_seconds)),
             ],
         ),
@@ -162,7 +166,58 @@ def identity_lines(snapshot: WorkerSnapshot) -> Lines:
     )
 
 
-def service_lines(snapshot: WorkerSnapshot, spark_width: int = DEFAULT_SPARK_WIDTH) -> Lines:
+def telemetry_age(snapshot: WorkerSnapshot, now: datetime | None) -> Text:
+    """When the figures below were taken, for figures that are not live."""
+    if snapshot.telemetry_at is None:
+        return Text("never seen", style="yellow")
+    seconds = seconds_between(now, snapshot.telemetry_at) if now is not None else None
+    when = f"{age(seconds)} ago" if seconds is not None else timestamp(snapshot.telemetry_at)
+    return Text(f"last seen {when}", style="yellow")
+
+
+def telemetry_rows(
+    snapshot: WorkerSnapshot, spark_width: int, now: datetime | None = None
+) -> Lines:
+    """Labs, CPU and memory with their history: live, or the last seen figures (dim) and when
+    they were seen. Never the old figures as if they were current."""
+    live = snapshot.telemetry_live
+    labs = snapshot.active_labs_count if live else snapshot.seen_active_labs_count
+    cpu = snapshot.cpu_utilization if live else snapshot.seen_cpu_utilization
+    memory = snapshot.memory_utilization if live else snapshot.seen_memory_utilization
+    rows: Lines = []
+    if live:
+        values = (Text(str(labs)), percent_text(cpu), percent_text(memory))
+    else:
+        rows.append(_field("figures", telemetry_age(snapshot, now)))
+        # History: no threshold colours (they would read as an alarm now), dim.
+        seen = snapshot.telemetry_at is not None
+        values = (
+            Text(str(labs) if seen else "—", style="dim"),
+            Text("—" if cpu is None else f"{cpu:.0f}%", style="dim"),
+            Text("—" if memory is None else f"{memory:.0f}%", style="dim"),
+        )
+    rows += [
+        _field(
+            "active labs",
+            _with_history(
+                values[0], sparkline([float(n) for n in snapshot.labs_history], spark_width)
+            ),
+        ),
+        _field(
+            "CPU",
+            _with_history(values[1], sparkline(snapshot.cpu_history, spark_width, top=100.0)),
+        ),
+        _field(
+            "memory",
+            _with_history(values[2], sparkline(snapshot.memory_history, spark_width, top=100.0)),
+        ),
+    ]
+    return rows
+
+
+def service_lines(
+    snapshot: WorkerSnapshot, spark_width: int = DEFAULT_SPARK_WIDTH, now: datetime | None = None
+) -> Lines:
     """Second column: CML, telemetry (each figure with its history), idle policy, cost."""
     version = plain(snapshot.cml_version)
     if snapshot.cml_version and not snapshot.cml_version_supported:
@@ -186,29 +241,9 @@ def service_lines(snapshot: WorkerSnapshot, spark_width: int = DEFAULT_SPARK_WID
     return _blocks(
         _group("CML", cml_rows),
         _group(
-            "Telemetry",
+            "Telemetry" if snapshot.telemetry_live else "Telemetry (not live)",
             [
-                _field(
-                    "active labs",
-                    _with_history(
-                        Text(str(snapshot.active_labs_count)),
-                        sparkline([float(n) for n in snapshot.labs_history], spark_width),
-                    ),
-                ),
-                _field(
-                    "CPU",
-                    _with_history(
-                        percent_text(snapshot.cpu_utilization),
-                        sparkline(snapshot.cpu_history, spark_width, top=100.0),
-                    ),
-                ),
-                _field(
-                    "memory",
-                    _with_history(
-                        percent_text(snapshot.memory_utilization),
-                        sparkline(snapshot.memory_history, spark_width, top=100.0),
-                    ),
-                ),
+                *telemetry_rows(snapshot, spark_width, now),
                 _field("last activity", timestamp(snapshot.last_activity_at)),
                 _field("idle for", idle),
                 _field("idle policy", idle_countdown(snapshot)),
@@ -224,14 +259,27 @@ def service_lines(snapshot: WorkerSnapshot, spark_width: int = DEFAULT_SPARK_WID
     )
 
 
+#: Why a detached worker is shown as such (the snapshot says that it is, this says what it means).
+DETACHED_REASON = (
+    "detached: its instance is still in EC2 but lost cmltui's managed tag; kept as it is, "
+    "never recorded as terminated"
+)
+
+
 def error_lines(snapshot: WorkerSnapshot) -> Lines:
-    """The worker's last error, if any (it wraps: every word of it matters)."""
-    if not snapshot.last_error:
+    """The worker's last error, detachment and problems, if any (they wrap: every word of
+    them matters)."""
+    rows: Lines = []
+    if snapshot.last_error:
+        since = timestamp(snapshot.last_error_since)
+        rows.append(Text(f"{message(snapshot.last_error)} (since {since})", style="bold red"))
+    if snapshot.detached:
+        rows.append(Text(f"⚠ {DETACHED_REASON}", style="bold yellow"))
+    rows += [Text(f"⚠ {message(problem)}", style="bold red") for problem in snapshot.problems]
+    if not rows:
         return []
-    since = timestamp(snapshot.last_error_since)
-    return _group(
-        "Error", [Text(f"{clean(snapshot.last_error)} (since {since})", style="bold red")]
-    )
+    title = "Error" if snapshot.last_error and len(rows) == 1 else "Problems"
+    return _group(title, rows)
 
 
 def audit_lines(snapshot: WorkerSnapshot) -> Lines:
@@ -255,10 +303,10 @@ def event_lines(events: Sequence[CloudEvent]) -> Lines:
     return _group("Last events", lines)
 
 
-def worker_lines(snapshot: WorkerSnapshot) -> Lines:
+def worker_lines(snapshot: WorkerSnapshot, now: datetime | None = None) -> Lines:
     """Every attribute of the seed's model in its groups, plus cmltui's idle and cost figures."""
     error = error_lines(snapshot)
-    groups = [identity_lines(snapshot), service_lines(snapshot), audit_lines(snapshot)]
+    groups = [identity_lines(snapshot), service_lines(snapshot, now=now), audit_lines(snapshot)]
     return _blocks(*([error] if error else []), *groups)
 
 
@@ -288,6 +336,8 @@ class DetailPane(VerticalScroll):
         self._shown: dict[str, Lines] = {}
         #: The last worker shown, re-drawn on resize (the sparklines fit the column's width).
         self._last: tuple[WorkerSnapshot | None, Sequence[CloudEvent]] = (None, ())
+        #: The clock reading the ages ("last seen 3 min ago") were worked out with.
+        self._now: datetime | None = None
 
     def compose(self) -> ComposeResult:
         with Container(id="detail-columns"):
@@ -306,7 +356,14 @@ class DetailPane(VerticalScroll):
 
     def on_resize(self, event: Resize) -> None:
         if self._last[0] is not None:
-            self.show(*self._last)
+            self.show(*self._last, now=self._now)
+
+    def tick(self, now: datetime) -> None:
+        """The clock moved: figures that are not live say how old they are, so re-age them."""
+        snapshot = self._last[0]
+        if snapshot is not None and not snapshot.telemetry_live:
+            self._now = now
+            self._put("service", service_lines(snapshot, self._spark_width(), now))
 
     def set_columns(self, in_columns: bool) -> None:
         """Three scrolling columns side by side, or one column that the pane scrolls."""
@@ -343,7 +400,15 @@ class DetailPane(VerticalScroll):
         # Less one: the column's scrollbar may appear after this width was measured.
         return max(4, width - LABEL_WIDTH - _VALUE_WIDTH - 1)
 
-    def show(self, snapshot: WorkerSnapshot | None, events: Sequence[CloudEvent]) -> None:
+    def show(
+        self,
+        snapshot: WorkerSnapshot | None,
+        events: Sequence[CloudEvent],
+        *,
+        now: datetime | None = None,
+    ) -> None:
+        if now is not None:
+            self._now = now
         if snapshot is None or snapshot.id != self.worker_id:
             # Another worker: start reading it from the top.
             for scrolled in (self, *self.query(DetailColumn)):
@@ -362,9 +427,14 @@ class DetailPane(VerticalScroll):
         title.append_text(plain(snapshot.name, "bold"))
         title.append(" ")
         title.append_text(status_text(snapshot.status))
+        if snapshot.detached:
+            title.append(" ⚠ detached", style="bold yellow")
+        if snapshot.problems:
+            count = len(snapshot.problems)
+            title.append(f" ⚠ {count} problem{'s' if count > 1 else ''}", style="bold red")
         self.border_title = title
         self._put("identity", identity_lines(snapshot))
-        self._put("service", service_lines(snapshot, self._spark_width()))
+        self._put("service", service_lines(snapshot, self._spark_width(), self._now))
         error = error_lines(snapshot)
         self._put("error", error)
         self.query_one("#detail-error").display = bool(error)

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from cmltui.services.snapshot import FleetTotals, SourceHealth
-from cmltui.ui.formatting import age, clean, money, plain, seconds_between
+from cmltui.ui.formatting import age, message, money, plain, seconds_between, shown
 
 
 class FleetHeader(Static):
@@ -27,7 +27,12 @@ class FleetHeader(Static):
         self.last_success_at: datetime | None = None
         self.from_cache = True
         self.paused = False
+        #: When the table was frozen (the freshness then says "paused", not "updated").
+        self.paused_at: datetime | None = None
         self.shown_count: int | None = None
+        self.marked_count = 0
+        #: Marked rows the filter hides: still targets of the next action.
+        self.hidden_marked_count = 0
         #: The clock reading of the last render (a resize re-renders with it).
         self._now: datetime | None = None
 
@@ -40,15 +45,20 @@ class FleetHeader(Static):
         from_cache: bool | None = None,
         paused: bool | None = None,
         shown_count: int | None = None,
+        marked_count: int = 0,
+        hidden_marked_count: int = 0,
     ) -> None:
         if totals is not None:
             self.totals = totals
             self.last_success_at = last_success_at
         if from_cache is not None:
             self.from_cache = from_cache
-        if paused is not None:
+        if paused is not None and paused != self.paused:
             self.paused = paused
+            self.paused_at = now if paused else None
         self.shown_count = shown_count
+        self.marked_count = marked_count
+        self.hidden_marked_count = hidden_marked_count
         self.update(self.render_text(now))
 
     def on_resize(self) -> None:
@@ -58,12 +68,12 @@ class FleetHeader(Static):
     def _badges(self) -> Text:
         """The modes, right after the name: a narrow terminal cuts the end, never these."""
         badges = Text()
-        for shown, label, style in (
+        for on, label, style in (
             (self.read_only, "READ-ONLY", "bold black on yellow"),
             (self.insecure_tls, "INSECURE TLS", "bold white on red"),
             (self.paused, "PAUSED", "bold black on cyan"),
         ):
-            if shown:
+            if on:
                 badges.append(" ")
                 badges.append(f" {label} ", style=style)
         return badges
@@ -93,25 +103,32 @@ class FleetHeader(Static):
         totals = self.totals
         cpu = "—" if totals.average_cpu is None else f"{totals.average_cpu:.0f}%"
         cost = money(totals.cost_per_hour_usd, per_hour=True)
-        shown = (
+        in_sight = (
             f" ({self.shown_count} shown)"
             if self.shown_count is not None and self.shown_count != totals.total
             else ""
         )
         return [
-            self._stats_line(now, shown, cpu, cost, compact=False),
+            self._stats_line(now, in_sight, cpu, cost, compact=False),
             # Compact: the same figures, each still with its symbol (they read without colour).
-            self._stats_line(now, shown, cpu, cost, compact=True),
+            self._stats_line(now, in_sight, cpu, cost, compact=True),
         ]
 
-    def _stats_line(self, now: datetime, shown: str, cpu: str, cost: str, *, compact: bool) -> Text:
+    def _stats_line(
+        self, now: datetime, in_sight: str, cpu: str, cost: str, *, compact: bool
+    ) -> Text:
         totals = self.totals
         separator = " │ " if compact else "  │  "
         line = Text(" ")
         line.append_text(self.freshness(now))
         line.append(separator, style="dim")
         line.append(f"{totals.total} workers", style="bold")
-        line.append(shown)
+        line.append(in_sight)
+        if self.marked_count:
+            hidden = self.hidden_marked_count
+            marks = f"{self.marked_count} marked" + (f", {hidden} hidden" if hidden else "")
+            line.append(" " if compact else "  ")
+            line.append(f"● {marks}", style="bold magenta")
         line.append(" ▶" if compact else "  ▶ ", style="green")
         line.append(f"{totals.running}" if compact else f"{totals.running} running")
         line.append(" ■" if compact else "  ■ ", style="yellow")
@@ -135,7 +152,13 @@ class FleetHeader(Static):
         return Text("\n", no_wrap=True, overflow="ellipsis").join(lines)
 
     def freshness(self, now: datetime) -> Text:
-        """Never lie about freshness: cached data says so, with its age."""
+        """Never lie about freshness: cached data says so, with its age; a frozen table says
+        it is paused (its figures are as old as the pause, whatever the last refresh)."""
+        if self.paused:
+            frozen = seconds_between(now, self.paused_at)
+            return Text(
+                "paused" if frozen is None else f"paused for {age(frozen)}", style="bold cyan"
+            )
         seconds = seconds_between(now, self.last_success_at)
         if self.from_cache:
             text = "cached" if seconds is None else f"cached, {age(seconds)} old"
@@ -146,30 +169,74 @@ class FleetHeader(Static):
         return Text(f"updated {age(seconds)} ago", style=style)
 
 
+#: The status line's hint when there is more than it can show.
+ERRORS_KEY_HINT = "E lists them"
+
+
+def _health_text(health: SourceHealth) -> Text:
+    line = Text(no_wrap=True, overflow="ellipsis")
+    line.append(shown(health.source), style="bold")
+    line.append(": ")
+    line.append(message(health.error))
+    if health.retry_in_seconds is not None:
+        line.append(f", retrying in {health.retry_in_seconds:.0f} s")
+    return line
+
+
 class StatusLine(Static):
-    """Errors per region or worker, e.g. ``us-west-2: throttled, retrying in 8 s``."""
+    """Errors per region or worker, e.g. ``us-west-2: throttled, retrying in 8 s``.
+
+    As many as fit, whole; the first always (cut if it must be); then ``+N more``, which the
+    errors list (``E``) shows in full.
+    """
 
     def __init__(self) -> None:
         super().__init__(id="status-line")
         self.display = False
+        self.errors: tuple[SourceHealth, ...] = ()
 
     def show_errors(self, errors: Sequence[SourceHealth]) -> None:
+        self.errors = tuple(errors)
         if not errors:
             self.display = False
             self.update("")
             return
+        self.update(self.line_for(self.content_size.width or 10_000))
+        self.display = True
+
+    def on_resize(self) -> None:
+        if self.errors:
+            self.update(self.line_for(self.content_size.width or 10_000))
+
+    def line_for(self, width: int) -> Text:
+        separator = Text("  │  ", style="dim")
+        parts = [_health_text(health) for health in self.errors]
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append("⚠ ", style="bold red")
-        for index, health in enumerate(errors):
-            if index:
-                line.append("  │  ", style="dim")
-            line.append(clean(health.source), style="bold")
-            line.append(": ")
-            line.append(clean(health.error))
-            if health.retry_in_seconds is not None:
-                line.append(f", retrying in {health.retry_in_seconds:.0f} s")
-        self.update(line)
-        self.display = True
+
+        def more(count: int) -> Text:
+            return Text(f"  +{count} more ({ERRORS_KEY_HINT})", style="bold") if count else Text()
+
+        # Whole errors while they fit beside the "+N more" the rest needs.
+        fitted = 1
+        used = line.cell_len + parts[0].cell_len
+        for part in parts[1:]:
+            after = len(parts) - fitted - 1
+            if used + separator.cell_len + part.cell_len + more(after).cell_len > width:
+                break
+            used += separator.cell_len + part.cell_len
+            fitted += 1
+        tail = more(len(parts) - fitted)
+        first = parts[0]
+        room = width - line.cell_len - tail.cell_len
+        if fitted == 1 and first.cell_len > room:
+            first.truncate(max(1, room), overflow="ellipsis")
+        line.append_text(first)
+        for part in parts[1:fitted]:
+            line.append_text(separator)
+            line.append_text(part)
+        line.append_text(tail)
+        return line
 
 
 class OutageBanner(Static):

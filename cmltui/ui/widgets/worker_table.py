@@ -13,7 +13,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from cmltui.services.snapshot import ChangeSet, WorkerSnapshot
-from cmltui.ui.formatting import SortableText, clean
+from cmltui.ui.formatting import SortableText
 from cmltui.ui.widgets.columns import (
     COLUMNS_BY_KEY,
     GUTTER,
@@ -21,6 +21,7 @@ from cmltui.ui.widgets.columns import (
     Column,
     filter_fields,
     fit_columns,
+    name_width_needed,
     natural_key,
 )
 
@@ -86,6 +87,15 @@ class WorkerTable(DataTable):
     def filter_text(self) -> str:
         return self._filter_text
 
+    def is_shown(self, worker_id: str) -> bool:
+        """The worker has a row on screen (the filter lets it through)."""
+        return worker_id in self._rendered
+
+    @property
+    def hidden_marked(self) -> list[str]:
+        """Marked workers the filter hides: still targets, so the screen must say so."""
+        return [worker_id for worker_id in self.marked if worker_id not in self._rendered]
+
     def target_ids(self) -> list[str]:
         """What an action applies to: the marked workers, else the selected one."""
         if self.marked:
@@ -107,7 +117,7 @@ class WorkerTable(DataTable):
         self.call_after_refresh(self._keep_cursor_in_view)
 
     def _longest_name(self) -> int:
-        return max((len(clean(s.name, missing="")) for s in self.snapshots.values()), default=0)
+        return max((name_width_needed(s) for s in self.snapshots.values()), default=0)
 
     def _refit_for_names(self) -> None:
         """A longer (or the longest) name came or went: the name column is sized to the names."""

@@ -1,0 +1,217 @@
+"""The main view's actions that change workers: start, stop, terminate, auto-stop, licence,
+new worker and import.
+
+Targets are captured when the key is pressed: the marked rows, else the selected one. When the
+filter hides some marked rows, the action asks first and its dialog lists every target, hidden
+ones flagged and counted. Once an action is accepted (sent to the controller) the marks clear,
+so the next key never reaches yesterday's selection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from cmltui.services.snapshot import ActionResult, WorkerSnapshot
+from cmltui.ui.screens.confirm import ConfirmScreen, Target, TerminateScreen
+from cmltui.ui.screens.forms import LicenceScreen, NewWorkerRequest, NewWorkerScreen
+from cmltui.ui.screens.guards import mutating
+from cmltui.ui.screens.lists import ImportScreen
+
+if TYPE_CHECKING:
+    from cmltui.ui.app import CmlTuiApp
+    from cmltui.ui.widgets.worker_table import WorkerTable
+
+
+def _plural(count: int) -> str:
+    return f"{count} worker{'s' if count != 1 else ''}"
+
+
+class WorkerActions:
+    """Mixed into ``MainScreen`` (which provides the table, the app and ``marks_changed``)."""
+
+    if TYPE_CHECKING:
+        fleet_app: CmlTuiApp
+        table: WorkerTable
+        app: CmlTuiApp
+        notify: Callable[..., None]
+
+        def marks_changed(self) -> None: ...
+
+    # -- targets ------------------------------------------------------------------------------
+
+    def _targets(self) -> list[WorkerSnapshot]:
+        """The workers an action applies to, captured now (marked rows, else the selected one)."""
+        snapshots = self.table.snapshots
+        return [
+            snapshots[worker_id] for worker_id in self.table.target_ids() if worker_id in snapshots
+        ]
+
+    def _listed(self, targets: list[WorkerSnapshot]) -> list[Target]:
+        """The targets as a dialog lists them: by name, flagged when the filter hides them."""
+        return [Target(t.name, hidden=not self.table.is_shown(t.id)) for t in targets]
+
+    def _any_hidden(self, targets: list[WorkerSnapshot]) -> bool:
+        return any(not self.table.is_shown(t.id) for t in targets)
+
+    def _nothing_selected(self) -> None:
+        self.notify("No worker selected.", severity="warning")
+
+    def _accepted(self) -> None:
+        """The operator said yes: the marks have done their job."""
+        if self.table.marked:
+            self.table.set_marks([])
+            self.marks_changed()
+
+    def _send(self, label: str, call: Callable[[], object]) -> None:
+        self._accepted()
+        self.fleet_app.run_service_action(label, call)  # type: ignore[arg-type]
+
+    def _ask_then(
+        self,
+        title: str,
+        targets: list[WorkerSnapshot],
+        confirm_label: str,
+        send: Callable[[bool | None], None],
+        *,
+        question: str = "",
+    ) -> None:
+        self.app.push_screen(
+            ConfirmScreen(
+                title, self._listed(targets), confirm_label=confirm_label, question=question
+            ),
+            send,
+        )
+
+    # -- actions ------------------------------------------------------------------------------
+
+    @mutating
+    def action_start(self) -> None:
+        targets = self._targets()
+        if not targets:
+            return self._nothing_selected()
+        worker_ids = [t.id for t in targets]
+
+        def send(confirmed: bool | None = True) -> None:
+            if confirmed:
+                self._send("start", lambda: self.fleet_app.service.start_workers(worker_ids))
+
+        if self._any_hidden(targets):
+            self._ask_then(f"Start {_plural(len(targets))}?", targets, "Start", send)
+        else:
+            send()
+
+    @mutating
+    def action_auto_stop(self) -> None:
+        """Toggle the idle policy for the targets: opt them out unless all already are."""
+        targets = self._targets()
+        if not targets:
+            return self._nothing_selected()
+        worker_ids = [t.id for t in targets]
+        opt_out = any(not t.auto_stop_opt_out for t in targets)
+
+        def send(confirmed: bool | None = True) -> None:
+            if confirmed:
+                self._send(
+                    "auto-stop",
+                    lambda: self.fleet_app.service.set_auto_stop_opt_out(worker_ids, opt_out),
+                )
+
+        if self._any_hidden(targets):
+            verb = "Opt out of" if opt_out else "Opt back in to"
+            title = f"{verb} idle auto-stop for {_plural(len(targets))}?"
+            self._ask_then(title, targets, "Opt out" if opt_out else "Opt in", send)
+        else:
+            send()
+
+    @mutating
+    def action_stop(self) -> None:
+        targets = self._targets()
+        if not targets:
+            return self._nothing_selected()
+        worker_ids = [t.id for t in targets]
+
+        def send(confirmed: bool | None = True) -> None:
+            if confirmed:
+                self._send("stop", lambda: self.fleet_app.service.stop_workers(worker_ids))
+
+        # Live figures only: a stopped worker's last lab count is history, not a running lab.
+        with_labs = [t for t in targets if t.telemetry_live and t.active_labs_count > 0]
+        if len(targets) > 1 or with_labs or self._any_hidden(targets):
+            question = (
+                f"{len(with_labs)} of them have running labs; stopping ends those labs."
+                if with_labs
+                else ""
+            )
+            title = f"Stop {_plural(len(targets))}?"
+            self._ask_then(title, targets, "Stop", send, question=question)
+        else:
+            send()
+
+    @mutating
+    def action_terminate(self) -> None:
+        targets = self._targets()
+        if not targets:
+            return self._nothing_selected()
+        worker_ids = [t.id for t in targets]
+
+        def send(confirmed: bool | None) -> None:
+            if confirmed:
+                self._send(
+                    "terminate", lambda: self.fleet_app.service.terminate_workers(worker_ids)
+                )
+
+        self.app.push_screen(TerminateScreen(self._listed(targets)), send)
+
+    @mutating
+    def action_new_worker(self) -> None:
+        def send(request: NewWorkerRequest | None) -> None:
+            if request is not None:
+                self.fleet_app.run_service_action(
+                    "create",
+                    lambda: self.fleet_app.service.create_worker(
+                        request.name, request.region, request.instance_type
+                    ),
+                )
+
+        self.app.push_screen(NewWorkerScreen(self.fleet_app.config), send)
+
+    @mutating
+    def action_licence(self) -> None:
+        targets = self._targets()
+        if len(targets) != 1:
+            self.notify(
+                "Licensing works on one worker: select it (and unmark the others).",
+                severity="warning",
+            )
+            return
+        worker = targets[0]
+        service = self.fleet_app.service
+
+        def done(result: ActionResult | None) -> None:
+            if result is not None:  # sent (register or deregister), not cancelled
+                self._accepted()
+            self.fleet_app.notify_result(result)
+
+        self.app.push_screen(
+            LicenceScreen(
+                worker,
+                register=lambda token: service.register_license(worker.id, token),
+                deregister=lambda: service.deregister_license(worker.id),
+                hidden=not self.table.is_shown(worker.id),
+            ),
+            done,
+        )
+
+    @mutating
+    def action_import_instances(self) -> None:
+        service = self.fleet_app.service
+
+        def send(chosen: list | None) -> None:
+            if chosen:
+                picked = list(chosen)
+                self.fleet_app.run_service_action(
+                    "import", lambda: service.import_instances(picked)
+                )
+
+        self.app.push_screen(ImportScreen(service.discover), send)
