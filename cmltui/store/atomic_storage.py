@@ -90,6 +90,9 @@ class AtomicJSONStorage(Storage):
         self._serialize_lock = threading.Lock()
         #: Number of times the data file was actually replaced (tests count writes per cycle).
         self.write_count = 0
+        #: (inode, size, mtime) of the file as this process last read or wrote it: another
+        #: process's write changes it (a new inode, at the least, from the rename).
+        self._disk_signature: tuple[int, int, int] | None = None
         if not read_only:
             ensure_private_folder(self.path.parent)
         self._data = self._load()
@@ -204,6 +207,7 @@ class AtomicJSONStorage(Storage):
             finally:
                 os.close(fd)
             os.replace(self.temp_path, self.path)
+            self._disk_signature = self._signature()
         except OSError as err:
             with contextlib.suppress(OSError):
                 self.temp_path.unlink()
@@ -223,6 +227,47 @@ class AtomicJSONStorage(Storage):
             finally:
                 os.close(fd)
 
+    # ------------------------------------------------------------------ many processes
+    def _signature(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def disk_changed(self) -> bool:
+        """True when another process wrote the file since this one last read or wrote it."""
+        return self._signature() != self._disk_signature
+
+    def read_disk(self) -> Tables:
+        """The document on disk now (the caller holds the file lock when it will write).
+
+        A file that cannot be read at all stops the write (memory keeps everything); a file
+        that is no cmltui document is set aside with a notice, as at start-up.
+        """
+        try:
+            if self.path.exists() and not self.path.is_file():
+                raise IsADirectoryError(21, "it is not a regular file")
+            self.path.stat()
+        except FileNotFoundError:
+            return self._load()  # gone: this process's document is written afresh
+        except OSError as err:
+            raise StoreWriteError(
+                f"cannot write {self.path}: {err.strerror or err}; the changes are kept in "
+                "memory and the next write retries them"
+            ) from err
+        return self._load()
+
+    def mark_committed(self) -> None:
+        """Memory equals the file (it was just read, nothing is pending)."""
+        self._committed_generation = self._generation
+
+    def adopt(self, tables: Tables) -> None:
+        """Make ``tables`` (a merge of the disk's document and this process's changes) the
+        document in memory; the next commit writes it."""
+        self._data = tables
+        self._generation += 1
+
     # ------------------------------------------------------------------ loading and recovery
     def reload(self) -> None:
         """Read the file again (read-only views only: a writer's memory is ahead of its file)."""
@@ -233,6 +278,7 @@ class AtomicJSONStorage(Storage):
 
     def _load(self) -> Tables:
         self._set_aside_leftover_temp()
+        self._disk_signature = self._signature()
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:

@@ -13,3 +13,16 @@ class StoreReadOnlyError(StoreError):
 
 class StoreWriteError(StoreError):
     """The data file could not be written; the changes are kept in memory and retried."""
+
+
+class StoreFolderError(StoreError):
+    """The data folder cannot be used (not a folder, not writable); nothing was opened."""
+
+    def __init__(self, folder: object, cause: str) -> None:
+        super().__init__(f"cannot use the data folder {folder}: {cause}")
+        self.folder = folder
+        self.cause = cause
+
+
+class StoreBusyError(StoreWriteError):
+    """Another process held the data file's lock for too long; the write is retried later."""

@@ -1,11 +1,19 @@
-"""An OS file lock beside the data file, so that one cmltui process at a time writes it."""
+"""An OS file lock beside the data file: one cmltui process at a time writes it.
+
+Held for one transaction (read what is on disk, merge, write), never for a process's lifetime,
+so any number of dashboards and headless commands share one data file.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from cmltui.store.errors import StoreBusyError
 
 
 class DataFileLock:
@@ -50,3 +58,33 @@ class DataFileLock:
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+    @contextlib.contextmanager
+    def held_for(
+        self,
+        timeout_seconds: float,
+        *,
+        on_wait: Callable[[], None] | None = None,
+        poll_seconds: float = 0.02,
+    ) -> Iterator[None]:
+        """Hold the lock for one transaction, waiting up to ``timeout_seconds`` for it.
+
+        ``on_wait`` is called once when the lock is not free at once (to tell the operator).
+        Raises ``StoreBusyError`` when another process keeps it longer than that.
+        """
+        deadline = time.monotonic() + timeout_seconds
+        told = False
+        while not self.try_acquire():
+            if not told and on_wait is not None:
+                on_wait()
+                told = True
+            if time.monotonic() >= deadline:
+                raise StoreBusyError(
+                    f"another cmltui has held {self.path} for over {timeout_seconds:g} s; "
+                    "nothing was written (the next write retries)"
+                )
+            time.sleep(poll_seconds)
+        try:
+            yield
+        finally:
+            self.release()

@@ -16,6 +16,7 @@ thread and write the file in a worker thread, so the event loop never waits on t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -38,10 +39,13 @@ from cmltui.domain.events import (
 )
 from cmltui.domain.repository import CMLWorkerRepository
 from cmltui.domain.worker import CMLWorker, CMLWorkerState
-from cmltui.store.atomic_storage import AtomicJSONStorage, ensure_private_folder
+from cmltui.store.atomic_storage import AtomicJSONStorage
 from cmltui.store.errors import StoreReadOnlyError
+from cmltui.store.folder import check_data_folder
 from cmltui.store.lock import DataFileLock
+from cmltui.store.merge import PendingChanges
 from cmltui.store.retention import TelemetryIndex, TelemetryRetention
+from cmltui.store.shared_writes import SharedFileWrites
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +72,13 @@ def _apply_to_table(table: Table, updater: Callable[[_DocTable], None]) -> None:
     table._update_table(updater)
 
 
-class TinyDbWorkerRepository(CMLWorkerRepository):
+class TinyDbWorkerRepository(SharedFileWrites, CMLWorkerRepository):
     """Workers and their audit trail in one TinyDB file, written atomically, one writer at a time.
 
-    ``read_only`` is True when another process holds the lock (or when asked, or when the file
-    could not be made safe); ``notices`` holds the messages the operator should see.
+    Any number of processes share the file: each write is a transaction (lock, merge what
+    another process wrote meanwhile, write, unlock; see ``cmltui.store.merge``). ``read_only``
+    is True when asked, or when the file could not be made safe; a read-only store never writes.
+    ``notices`` holds the messages the operator should see.
     """
 
     def __init__(
@@ -82,6 +88,7 @@ class TinyDbWorkerRepository(CMLWorkerRepository):
         clock: Clock = utc_now,
         read_only: bool = False,
         retention: TelemetryRetention | None = None,
+        lock_wait_seconds: float = 10.0,
     ) -> None:
         self.path = Path(data_file)
         self.notices: list[str] = []
@@ -91,22 +98,27 @@ class TinyDbWorkerRepository(CMLWorkerRepository):
         self._retention = retention or TelemetryRetention()
         self._mutation_lock = threading.RLock()
         self._lock = DataFileLock(self.path.with_name(self.path.name + ".lock"))
+        self._lock_wait_seconds = lock_wait_seconds
+        #: What this process staged since its last write reached the disk (see ``merge``).
+        self._pending = PendingChanges()
+        #: Workers whose stored state another process changed (the controller rebases them).
+        self._refreshed_ids: set[str] = set()
+        self._removed_ids: set[str] = set()
+        opening: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if not read_only:
-            ensure_private_folder(self.path.parent)
-            if not self._lock.try_acquire():
-                read_only = True
-                self.notices.append(
-                    f"another cmltui is using {self.path} (lock {self._lock.path}); this one "
-                    "opened it read-only: it shows the fleet but changes nothing"
-                )
-        self._db = TinyDB(
-            self.path,
-            storage=AtomicJSONStorage,
-            read_only=read_only,
-            clock=clock,
-            notices=self.notices,
-            append_only_tables=frozenset({EVENTS_TABLE}),
-        )
+            check_data_folder(self.path)  # StoreFolderError: one line, nothing opened
+            # Opened under the lock: a temp file seen now is a crash's leftover, never the
+            # write in progress of another cmltui.
+            opening = self._locked(opening=True)
+        with opening:
+            self._db = TinyDB(
+                self.path,
+                storage=AtomicJSONStorage,
+                read_only=read_only,
+                clock=clock,
+                notices=self.notices,
+                append_only_tables=frozenset({EVENTS_TABLE}),
+            )
         self._storage: AtomicJSONStorage = self._db.storage  # type: ignore[assignment]
         self._workers_table = self._db.table(WORKERS_TABLE, cache_size=0)
         self._events_table = self._db.table(EVENTS_TABLE, cache_size=0)
@@ -142,10 +154,10 @@ class TinyDbWorkerRepository(CMLWorkerRepository):
         self._build_indexes()
 
     def close(self) -> None:
-        """Write anything pending, then release the lock (a failed write still raises)."""
+        """Write anything pending (a failed write still raises)."""
         try:
-            if not self.read_only:
-                self._storage.flush()
+            if not self.read_only and self.pending_write:
+                self._transaction()
         finally:
             self._lock.release()
 
@@ -266,6 +278,12 @@ class TinyDbWorkerRepository(CMLWorkerRepository):
             meta_updates.setdefault(_SCHEMA_KEY, SCHEMA_VERSION)
 
         with self._mutation_lock, self._storage.batch(commit=False):
+            for worker_id in worker_docs:
+                if worker_id not in self._pending.base_versions:
+                    known = self._states.get(worker_id)
+                    self._pending.base_versions[worker_id] = known.version if known else None
+            self._pending.deleted_ids.update(deleted)
+            self._pending.meta_keys.update(meta_updates)
             if worker_docs or deleted:
                 _apply_to_table(
                     self._workers_table,
@@ -316,9 +334,15 @@ class TinyDbWorkerRepository(CMLWorkerRepository):
     ) -> None:
         for seq, event, envelope in numbered:
             table[seq] = {"seq": seq, "telemetry": event.IS_TELEMETRY, "envelope": envelope}
+            self._pending.event_seqs.append(seq)
+        pending_seqs = set(self._pending.event_seqs)
         for worker_id, doc_id in dropped:
             table.pop(doc_id, None)
             self._event_ids_by_worker.get(worker_id, {}).pop(doc_id, None)
+            if doc_id in pending_seqs:
+                self._pending.event_seqs.remove(doc_id)  # never reached the disk
+            else:
+                self._pending.dropped_seqs.add(doc_id)
 
     def _set_meta(self, table: _DocTable, updates: Mapping[str, Any]) -> None:
         for key, value in updates.items():
@@ -332,15 +356,9 @@ class TinyDbWorkerRepository(CMLWorkerRepository):
     async def _commit_async(self) -> None:
         if not self._storage.pending_write:
             return
-        # Serialising 1,000 workers takes tens of ms: do it in the writer thread, from a
-        # snapshot taken here, so the event loop only pays for copying one small dict.
-        tables, generation = self._storage.snapshot()
-
-        def serialize_and_commit() -> None:
-            payload, _ = self._storage.serialize(tables)
-            self._storage.commit(payload, generation)
-
-        await asyncio.to_thread(serialize_and_commit)
+        # Locking, merging and serialising 1,000 workers take tens of ms: all of it runs in
+        # the writer thread, so the event loop never waits on the disk or the lock.
+        await asyncio.to_thread(self._transaction)
 
     # ------------------------------------------------------------------ sync API
     def save_many(
@@ -351,7 +369,7 @@ class TinyDbWorkerRepository(CMLWorkerRepository):
         On ``StoreWriteError`` nothing is lost: memory keeps it and the next write retries.
         """
         saved = self._stage(workers, meta=meta)
-        self._storage.flush()
+        self._transaction()
         return saved
 
     def delete(self, worker_id: str, worker: CMLWorker | None = None) -> bool:
@@ -359,18 +377,18 @@ class TinyDbWorkerRepository(CMLWorkerRepository):
         existed = worker_id in self._worker_doc_ids
         # The worker's last events (if given) go to the audit trail in the same write.
         self._stage([worker] if worker else [], deleted_worker_ids=[worker_id])
-        self._storage.flush()
+        self._transaction()
         return existed
 
     def flush(self) -> bool:
         """Retry a write that failed earlier. True when the file was written."""
         self._require_writable()
-        return self._storage.flush()
+        return self.pending_write and self._transaction()
 
     def set_meta(self, key: str, value: Any) -> None:
         """Keep a small JSON value (e.g. a telemetry cursor) in the data file; one write."""
         self._stage(meta={key: value})
-        self._storage.flush()
+        self._transaction()
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         doc_id = self._meta_doc_ids.get(key)
