@@ -1,4 +1,4 @@
-"""The CMLWorker domain events (the seed's eight, plus two cmltui needs), as CloudEvents 1.0.
+"""The CMLWorker domain events (the seed's eight, plus the ones cmltui adds), as CloudEvents 1.0.
 
 A domain event is a frozen pydantic model carrying the seed's fields. ``to_cloudevent`` wraps it
 in a CloudEvents 1.0 envelope (``specversion``, ``id``, ``source``, ``type``, ``time``,
@@ -162,6 +162,9 @@ class CMLWorkerActionRequestedDomainEvent(DomainEvent):
     request_token: str
     requested_by: str | None = None
     aws_instance_id: str | None = None
+    #: What the action acts on inside the worker, when not the worker itself (a lab action:
+    #: ``lab <id> "<title>"``; an import: ``file <path>``), so an interrupted one still says.
+    target: str | None = None
     requested_at: datetime
 
 
@@ -182,6 +185,26 @@ class CMLWorkerActionCompletedDomainEvent(DomainEvent):
     completed_at: datetime
 
 
+class CMLWorkerLabActionDomainEvent(DomainEvent):
+    """cmltui addition: an operator acted on one of the worker's CML labs.
+
+    ``action``: ``start``, ``stop``, ``wipe``, ``delete``, ``download`` or ``import``;
+    ``outcome``: ``accepted`` (CML said yes) or ``failed`` (it said no, or did not answer);
+    ``detail``: CML's reason for a failure, the file of a download or an import. ``lab_id`` is
+    None only for an import CML refused. Changes no state: it is the audit trail's record.
+    """
+
+    EVENT_TYPE: ClassVar[str] = "cmltui.worker.lab-action.v1"
+
+    action: str
+    lab_id: str | None = None
+    lab_title: str | None = None
+    requested_by: str | None = None
+    outcome: str
+    detail: str | None = None
+    completed_at: datetime
+
+
 EVENT_CLASSES: dict[str, type[DomainEvent]] = {
     cls.EVENT_TYPE: cls
     for cls in (
@@ -197,6 +220,7 @@ EVENT_CLASSES: dict[str, type[DomainEvent]] = {
         CMLWorkerAutoStoppedDomainEvent,
         CMLWorkerActionRequestedDomainEvent,
         CMLWorkerActionCompletedDomainEvent,
+        CMLWorkerLabActionDomainEvent,
     )
 }
 

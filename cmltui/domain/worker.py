@@ -17,8 +17,6 @@ from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus, LicenseStatus
 from cmltui.domain.errors import ActionRefusedError, InvalidTelemetryError
 from cmltui.domain.events import (
     CMLServiceStatusUpdatedDomainEvent,
-    CMLWorkerActionCompletedDomainEvent,
-    CMLWorkerActionRequestedDomainEvent,
     CMLWorkerAutoStoppedDomainEvent,
     CMLWorkerCreatedDomainEvent,
     CMLWorkerEndpointUpdatedDomainEvent,
@@ -30,6 +28,7 @@ from cmltui.domain.events import (
     CMLWorkerTerminatedDomainEvent,
     DomainEvent,
 )
+from cmltui.domain.worker_intents import WorkerIntents
 from cmltui.domain.worker_state import CMLWorkerState, PendingAction
 
 __all__ = ["CMLWorker", "CMLWorkerState", "PendingAction", "mask_secret"]
@@ -59,8 +58,11 @@ def _check_percent(label: str, value: float | None) -> None:
         raise InvalidTelemetryError(f"{label} {value!r} is outside 0-100")
 
 
-class CMLWorker:
-    """A CML worker: an EC2 instance running Cisco Modeling Labs."""
+class CMLWorker(WorkerIntents):
+    """A CML worker: an EC2 instance running Cisco Modeling Labs.
+
+    Its intents (actions recorded before their calls) and lab audit records are in
+    ``WorkerIntents``."""
 
     def __init__(
         self,
@@ -425,59 +427,3 @@ class CMLWorker:
             )
         )
         self.update_status(CMLWorkerStatus.STOPPING, changed_by="cmltui:idle-policy")
-
-    # ------------------------------------------------------------------ intents
-    def request_action(
-        self, action: str, requested_by: str | None, request_token: str
-    ) -> PendingAction:
-        """Record an action before its AWS or CML call goes out (intent first).
-
-        The caller checks the action is allowed first (``check_can_*``); a newer request
-        replaces an older pending one, which is recorded as superseded.
-        """
-        previous = self.state.pending_action
-        if previous is not None:
-            self.complete_action(previous.request_token, "not-observed", f"superseded by {action}")
-        self._record(
-            CMLWorkerActionRequestedDomainEvent(
-                aggregate_id=self.id,
-                action=action,
-                request_token=request_token,
-                requested_by=requested_by,
-                aws_instance_id=self.state.aws_instance_id,
-                requested_at=self._clock(),
-            )
-        )
-        assert self.state.pending_action is not None
-        return self.state.pending_action
-
-    def complete_action(self, request_token: str, outcome: str, detail: str | None = None) -> bool:
-        """Record the outcome of the pending action with this token. False when not pending."""
-        pending = self.state.pending_action
-        if pending is None or pending.request_token != request_token:
-            return False
-        self._record(
-            CMLWorkerActionCompletedDomainEvent(
-                aggregate_id=self.id,
-                action=pending.action,
-                request_token=request_token,
-                outcome=outcome,
-                detail=detail,
-                completed_at=self._clock(),
-            )
-        )
-        return True
-
-    def expire_pending_action(self, older_than: timedelta) -> PendingAction | None:
-        """A pending action older than ``older_than`` that nothing confirmed: recorded as
-        not observed (its caller died and EC2 or CML never showed it). Returns it, or None."""
-        pending = self.state.pending_action
-        if pending is None or self._clock() - pending.requested_at < older_than:
-            return None
-        minutes = older_than.total_seconds() / 60
-        self.complete_action(
-            pending.request_token,
-            "not-observed",
-            f"its caller stopped before the answer and nothing showed it within {minutes:g} min",
-        )
-        return pending

@@ -20,6 +20,7 @@ from cmltui.domain.events import (
     CMLWorkerEndpointUpdatedDomainEvent,
     CMLWorkerIdlePolicyUpdatedDomainEvent,
     CMLWorkerInstanceAssignedDomainEvent,
+    CMLWorkerLabActionDomainEvent,
     CMLWorkerLicenseUpdatedDomainEvent,
     CMLWorkerStatusUpdatedDomainEvent,
     CMLWorkerTelemetryUpdatedDomainEvent,
@@ -42,6 +43,8 @@ class PendingAction(BaseModel):
     requested_by: str | None = None
     requested_at: datetime
     aws_instance_id: str | None = None
+    #: What it acts on inside the worker (a lab), when not the worker itself.
+    target: str | None = None
 
 
 #: States from which a start would move the worker (into PENDING) in a way the clock should
@@ -189,6 +192,7 @@ class CMLWorkerState(BaseModel):
             requested_by=e.requested_by,
             requested_at=e.requested_at,
             aws_instance_id=e.aws_instance_id,
+            target=e.target,
         )
 
     def _on_CMLWorkerActionCompletedDomainEvent(
@@ -196,3 +200,6 @@ class CMLWorkerState(BaseModel):
     ) -> None:
         if self.pending_action and self.pending_action.request_token == e.request_token:
             self.pending_action = None
+
+    def _on_CMLWorkerLabActionDomainEvent(self, e: CMLWorkerLabActionDomainEvent) -> None:
+        """A lab action is history only: labs are CML's state, not the worker's."""

@@ -32,6 +32,7 @@ from cmltui.services.cost import cost_since_start, hourly_cost, uptime_seconds
 from cmltui.services.discovery import DiscoveredInstance, import_problem
 from cmltui.services.history import TelemetryHistory, history_capacity
 from cmltui.services.idle_policy import evaluate_idle
+from cmltui.services.labs import LAB_POLL_SECONDS, LabHost, LabsService
 from cmltui.services.ports import ChangeSetListener, CmlClient, CmlClientPool, FleetGateway
 from cmltui.services.reconciler import CopyConflict, Ec2Reconciler
 from cmltui.services.snapshot import (
@@ -137,6 +138,7 @@ class FleetController:
             _HISTORY_WINDOW_SECONDS, config.refresh.cml_seconds
         )
         self.notices: list[str] = list(getattr(repository, "notices", []) or [])
+        self._labs: LabsService | None = None
 
     # ------------------------------------------------------------------ publication
     def subscribe(self, listener: ChangeSetListener) -> None:
@@ -361,6 +363,9 @@ class FleetController:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self._labs is not None:
+            with contextlib.suppress(Exception):
+                await self._labs.aclose()
         with contextlib.suppress(Exception):
             await self._commit()
         with contextlib.suppress(Exception):
@@ -868,7 +873,12 @@ class FleetController:
             done.append(worker.name)
 
     async def _record_intents(
-        self, action: str, workers: Sequence[CMLWorker], actor: str | None = None
+        self,
+        action: str,
+        workers: Sequence[CMLWorker],
+        actor: str | None = None,
+        *,
+        target: str | None = None,
     ) -> dict[str, str] | None:
         """Record and save each worker's intent before any call goes out (intent first).
 
@@ -878,7 +888,7 @@ class FleetController:
         tokens: dict[str, str] = {}
         for worker in workers:
             token = uuid.uuid4().hex
-            worker.request_action(action, actor or self.user, token)
+            worker.request_action(action, actor or self.user, token, target=target)
             tokens[worker.id] = token
             self._in_flight.add(token)
             self._touch(worker)
@@ -1275,6 +1285,31 @@ class FleetController:
 
     def events_for(self, worker_id: str | None, limit: int = 200) -> list[CloudEvent]:
         return list(self._repository.events(worker_id=worker_id, limit=limit))
+
+    def labs(self) -> LabsService:
+        """The labs of each worker (polled only while a screen or a command looks at them)
+        and the lab actions, recorded through this controller's intents and store."""
+        if self._labs is None:
+            self._labs = LabsService(
+                LabHost(
+                    find=self._workers.get,
+                    client=self._client,
+                    snapshot=self.snapshot,
+                    record_intents=self._record_intents,
+                    settle=self._settle,
+                    unsaved_reason=lambda: (
+                        self._region_errors["store"].error
+                        if "store" in self._region_errors
+                        else "the data file could not be written"
+                    ),
+                    is_read_only=lambda: self.read_only,
+                    user=self.user,
+                    clock=self._clock,
+                    idle=self.config.idle,
+                    poll_seconds=min(LAB_POLL_SECONDS, self.config.refresh.cml_seconds),
+                )
+            )
+        return self._labs
 
     def find(self, name_or_id: str) -> CMLWorker | None:
         """A worker by id, instance id or (unique, live first) name."""

@@ -7,12 +7,14 @@ The controller depends on these protocols only; ``cmltui.aws.gateway.AwsGateway`
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cmltui.aws.dto import CMLWorkerInstanceDto, FleetDescription
 from cmltui.cml.models import (
     CmlActivityEvent,
+    CmlImportedLab,
     CmlLab,
+    CmlLabDetails,
     CmlLicensing,
     CmlSystemInfo,
     CmlSystemStats,
@@ -22,6 +24,9 @@ from cmltui.cml.models import (
 from cmltui.domain.events import CloudEvent
 from cmltui.services.discovery import DiscoveredInstance
 from cmltui.services.snapshot import ActionResult, ChangeSet, RefreshSummary
+
+if TYPE_CHECKING:
+    from cmltui.services.labs import LabsService
 
 
 class FleetGateway(Protocol):
@@ -101,6 +106,29 @@ class CmlClient(Protocol):
 
     async def new_activity_events(self) -> list[CmlActivityEvent]:
         """User-activity events not returned before (a cursor remembers the newest seen)."""
+
+    # Lab calls: never part of the fleet's cycle; the labs screen and the lab commands only.
+    async def lab_details(self, lab_id: str) -> CmlLabDetails:
+        """One lab (``labs/{id}``, plus its node states when it runs)."""
+
+    async def labs_with_details(self) -> list[CmlLabDetails]:
+        """Every lab with its details: 1 + labs + started labs requests."""
+
+    async def lab_state(self, lab_id: str, *, title: str | None = None) -> str:
+        """DEFINED_ON_CORE, STOPPED or STARTED (one cheap request)."""
+
+    async def start_lab(self, lab_id: str, *, title: str | None = None) -> None: ...
+
+    async def stop_lab(self, lab_id: str, *, title: str | None = None) -> None: ...
+
+    async def wipe_lab(self, lab_id: str, *, title: str | None = None) -> None: ...
+
+    async def delete_lab(self, lab_id: str, *, title: str | None = None) -> None: ...
+
+    async def download_lab_yaml(self, lab_id: str, *, title: str | None = None) -> str: ...
+
+    async def import_lab_yaml(self, yaml_text: str, title: str | None = None) -> CmlImportedLab:
+        """The new lab's id and CML's warnings; the text is checked before it is sent."""
 
     async def aclose(self) -> None: ...
 
@@ -182,3 +210,6 @@ class FleetService(Protocol):
 
     def events_for(self, worker_id: str | None, limit: int = 200) -> list[CloudEvent]:
         """The audit trail (newest last), for one worker or all."""
+
+    def labs(self) -> LabsService:
+        """The labs of each worker: sessions polled only while open, lab actions, files."""

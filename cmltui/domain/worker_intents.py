@@ -1,0 +1,120 @@
+"""The CMLWorker's intents and lab audit records (mixed into ``CMLWorker``).
+
+An intent is an action recorded (and saved) before its AWS or CML call goes out, so that an
+interrupted call still leaves who asked for what; its outcome is recorded once the call answers,
+or by reconciliation when its caller died. A lab action also leaves one record of who did what
+to which lab and how CML answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from cmltui.domain.events import (
+    CMLWorkerActionCompletedDomainEvent,
+    CMLWorkerActionRequestedDomainEvent,
+    CMLWorkerLabActionDomainEvent,
+    DomainEvent,
+)
+from cmltui.domain.worker_state import CMLWorkerState, PendingAction
+
+
+class WorkerIntents:
+    """Needs the aggregate's ``state``, ``id``, ``_clock`` and ``_record``."""
+
+    if TYPE_CHECKING:
+        state: CMLWorkerState
+        _clock: Callable[[], datetime]
+
+        @property
+        def id(self) -> str: ...
+
+        def _record(self, event: DomainEvent) -> None: ...
+
+    def request_action(
+        self,
+        action: str,
+        requested_by: str | None,
+        request_token: str,
+        *,
+        target: str | None = None,
+    ) -> PendingAction:
+        """Record an action before its AWS or CML call goes out (intent first).
+
+        The caller checks the action is allowed first (``check_can_*``); a newer request
+        replaces an older pending one, which is recorded as superseded. ``target`` names what
+        it acts on inside the worker (a lab), when not the worker itself.
+        """
+        previous = self.state.pending_action
+        if previous is not None:
+            self.complete_action(previous.request_token, "not-observed", f"superseded by {action}")
+        self._record(
+            CMLWorkerActionRequestedDomainEvent(
+                aggregate_id=self.id,
+                action=action,
+                request_token=request_token,
+                requested_by=requested_by,
+                aws_instance_id=self.state.aws_instance_id,
+                target=target,
+                requested_at=self._clock(),
+            )
+        )
+        assert self.state.pending_action is not None
+        return self.state.pending_action
+
+    def complete_action(self, request_token: str, outcome: str, detail: str | None = None) -> bool:
+        """Record the outcome of the pending action with this token. False when not pending."""
+        pending = self.state.pending_action
+        if pending is None or pending.request_token != request_token:
+            return False
+        self._record(
+            CMLWorkerActionCompletedDomainEvent(
+                aggregate_id=self.id,
+                action=pending.action,
+                request_token=request_token,
+                outcome=outcome,
+                detail=detail,
+                completed_at=self._clock(),
+            )
+        )
+        return True
+
+    def expire_pending_action(self, older_than: timedelta) -> PendingAction | None:
+        """A pending action older than ``older_than`` that nothing confirmed: recorded as
+        not observed (its caller died and EC2 or CML never showed it). Returns it, or None."""
+        pending = self.state.pending_action
+        if pending is None or self._clock() - pending.requested_at < older_than:
+            return None
+        minutes = older_than.total_seconds() / 60
+        self.complete_action(
+            pending.request_token,
+            "not-observed",
+            f"its caller stopped before the answer and nothing showed it within {minutes:g} min",
+        )
+        return pending
+
+    def record_lab_action(
+        self,
+        action: str,
+        lab_id: str | None,
+        lab_title: str | None,
+        requested_by: str | None,
+        outcome: str,
+        detail: str | None = None,
+    ) -> None:
+        """Who did what to which of the worker's labs, and how CML answered (``accepted`` or
+        ``failed``, with CML's reason): the audit trail's record of a lab action."""
+        self._record(
+            CMLWorkerLabActionDomainEvent(
+                aggregate_id=self.id,
+                action=action,
+                lab_id=lab_id,
+                lab_title=lab_title,
+                requested_by=requested_by,
+                outcome=outcome,
+                detail=detail,
+                completed_at=self._clock(),
+            )
+        )
