@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from cmltui.config import Config, default_log_dir
+from cmltui.config import Config, ConfigError, LogConfig, default_log_dir
 from cmltui.domain.clock import Clock, utc_now
-from cmltui.logfile import already_logging_to, ensure_private_log_file, private_log_handler
+from cmltui.logfile import ensure_private_log_file, handler_for, private_log_handler
 from cmltui.services.controller import FleetController
 
 
@@ -38,13 +39,26 @@ def build_runtime(
     cml_password: str | None = None,
     user: str | None = None,
 ) -> Runtime:
-    """Open the data file and build the controller with its real adapters."""
+    """Open the data file and build the controller with its real adapters.
+
+    Raises ``ConfigError`` for an AWS set-up that cannot work (an unknown profile) and
+    ``StoreFolderError`` for a data folder that cannot be used, before anything is opened: one
+    that cannot be written (unless read-only), or a path through a regular file.
+    """
     from cmltui.aws.gateway import AwsGateway
     from cmltui.cml.pool import CmlApiClientPool
-    from cmltui.store import open_store
+    from cmltui.store import StoreFolderError, open_store
+    from cmltui.store.folder import blocking_file
 
-    store = open_store(config.data_path, clock=clock)
-    gateway = AwsGateway(config, session=_boto3_session(config))
+    session = _boto3_session(config)  # a configuration error stops here, before the store
+    viewer = read_only or config.read_only
+    if viewer:  # a viewer never writes; it still needs a folder to read from
+        blocker = blocking_file(config.data_path)
+        if blocker is not None:
+            raise StoreFolderError(config.data_path, f"{blocker} is a file, not a folder")
+    # A read-only viewer opens the data file read-only: it never writes it (issue 12).
+    store = open_store(config.data_path, clock=clock, read_only=viewer)
+    gateway = AwsGateway(config, session=session)
     pool = CmlApiClientPool(config, password=cml_password, clock=clock)
     controller = FleetController(
         config, store, gateway, pool, clock=clock, user=user, read_only=read_only
@@ -65,28 +79,57 @@ def _boto3_session(config: Config):
 
     A local endpoint (moto, LocalStack) accepts any credentials; when none are configured there,
     placeholder keys let the demo fleet and tests work on a machine with no AWS account.
+    An unknown profile (``[aws] profile`` or ``$AWS_PROFILE``) or an unreadable AWS config file
+    is a ``ConfigError`` naming it.
     """
     import boto3
+    from botocore.exceptions import BotoCoreError, ProfileNotFound
 
     endpoint = config.aws.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
-    session = boto3.Session(profile_name=config.aws.profile) if config.aws.profile else None
-    if session is None:
-        session = boto3.Session()
-        if _is_loopback_endpoint(endpoint) and session.get_credentials() is None:
-            session = boto3.Session(
-                aws_access_key_id="local-endpoint", aws_secret_access_key="local-endpoint"
-            )
+    try:
+        session = boto3.Session(profile_name=config.aws.profile) if config.aws.profile else None
+        if session is None:
+            session = boto3.Session()
+            if _is_loopback_endpoint(endpoint) and session.get_credentials() is None:
+                session = boto3.Session(
+                    aws_access_key_id="local-endpoint", aws_secret_access_key="local-endpoint"
+                )
+    except ProfileNotFound as err:
+        where = "[aws] profile" if config.aws.profile else "$AWS_PROFILE (or $AWS_DEFAULT_PROFILE)"
+        name = getattr(err, "kwargs", {}).get("profile") or config.aws.profile
+        files = os.environ.get("AWS_CONFIG_FILE", "~/.aws/config")
+        raise ConfigError(
+            f"{where}: no AWS profile named {name!r} in {files} or the credentials file"
+        ) from None
+    except BotoCoreError as err:
+        raise ConfigError(f"AWS configuration: {err}") from None
     return session
 
 
-def setup_logging(log_dir: Path | None = None, *, level: int = logging.INFO) -> Path:
-    """Log to a file (0600 in a 0700 folder), never to the terminal the TUI draws on."""
+def setup_logging(
+    log_dir: Path | None = None,
+    *,
+    level: int = logging.INFO,
+    log_config: LogConfig | None = None,
+) -> Path:
+    """Log to a size-rotated file (0600 in a 0700 folder), never to the terminal.
+
+    Called again (e.g. once the configuration is read), it only applies ``log_config``'s size
+    bound to the handler already in place.
+    """
+    log_config = log_config or LogConfig()
     log_dir = log_dir or default_log_dir()
     log_path = log_dir / "cmltui.log"
     ensure_private_log_file(log_path)
-    if already_logging_to(log_path):
+    existing = handler_for(log_path)
+    if existing is not None:
+        if isinstance(existing, logging.handlers.RotatingFileHandler):
+            existing.maxBytes = log_config.max_bytes
+            existing.backupCount = log_config.backup_count
         return log_path
-    handler = private_log_handler(log_path)
+    handler = private_log_handler(
+        log_path, max_bytes=log_config.max_bytes, backup_count=log_config.backup_count
+    )
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)

@@ -148,6 +148,14 @@ class CMLWorker(WorkerIntents):
         events, self._uncommitted = self._uncommitted, []
         return events
 
+    def rebase(self, stored: CMLWorkerState) -> None:
+        """Take a newer stored state (another process changed this worker) and re-apply the
+        events recorded here since the last save on top of it, as the store will."""
+        state = stored.model_copy(deep=True)
+        for event in self._uncommitted:
+            state.apply(event)
+        self.state = state
+
     @property
     def is_terminated(self) -> bool:
         return self.state.status == CMLWorkerStatus.TERMINATED

@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import getpass
 import logging
+import os
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,7 +35,13 @@ from cmltui.services.discovery import DiscoveredInstance, import_problem
 from cmltui.services.history import TelemetryHistory, history_capacity
 from cmltui.services.idle_policy import evaluate_idle
 from cmltui.services.labs import LAB_POLL_SECONDS, LabHost, LabsService
-from cmltui.services.ports import ChangeSetListener, CmlClient, CmlClientPool, FleetGateway
+from cmltui.services.ports import (
+    ChangeSetListener,
+    CmlClient,
+    CmlClientPool,
+    FleetGateway,
+    FleetStore,
+)
 from cmltui.services.reconciler import CopyConflict, Ec2Reconciler
 from cmltui.services.snapshot import (
     ActionResult,
@@ -92,7 +100,7 @@ class FleetController:
     def __init__(
         self,
         config: Config,
-        repository,  # CMLWorkerRepository with events(); see cmltui.store
+        repository: FleetStore,
         gateway: FleetGateway,
         cml_pool: CmlClientPool,
         *,
@@ -106,8 +114,11 @@ class FleetController:
         self._cml_pool = cml_pool
         self._clock = clock
         self.user = user or current_os_user()
-        store_read_only = bool(getattr(repository, "read_only", False))
-        self.read_only = read_only or config.read_only or store_read_only
+        self.read_only = read_only or config.read_only or repository.read_only
+        #: This process in the policy lease: "user@host:pid".
+        self.holder_id = f"{self.user}@{socket.gethostname()}:{os.getpid()}"
+        #: Who runs the automatic policies, as last seen (None: nobody, or not asked yet).
+        self.policy_runner: str | None = None
         self._workers: dict[str, CMLWorker] = {}
         self._runtime: dict[str, _WorkerRuntime] = {}
         self._region_errors: dict[str, SourceHealth] = {}
@@ -137,7 +148,7 @@ class FleetController:
         self._history_capacity = history_capacity(
             _HISTORY_WINDOW_SECONDS, config.refresh.cml_seconds
         )
-        self.notices: list[str] = list(getattr(repository, "notices", []) or [])
+        self.notices: list[str] = list(repository.notices)
         self._labs: LabsService | None = None
 
     # ------------------------------------------------------------------ publication
@@ -270,6 +281,8 @@ class FleetController:
             all_regions_failing=self._all_regions_failing,
             is_full=full,
             generated_at=now,
+            policy_runner=self.policy_runner,
+            policy_runner_is_me=self.policy_runner == self.holder_id,
         )
 
     def current(self) -> ChangeSet:
@@ -368,6 +381,9 @@ class FleetController:
                 await self._labs.aclose()
         with contextlib.suppress(Exception):
             await self._commit()
+        if self.policy_runner == self.holder_id and not self.read_only:
+            with contextlib.suppress(Exception):  # another process may take over at once
+                await asyncio.to_thread(self._repository.release_lease, self.holder_id)
         with contextlib.suppress(Exception):
             await self._cml_pool.aclose()
         with contextlib.suppress(Exception):
@@ -380,10 +396,10 @@ class FleetController:
         A failed write (disk full, folder gone) keeps everything in memory: the store holds the
         whole document and the next cycle writes it again; the error shows until then.
         """
-        if getattr(self._repository, "read_only", False):
-            return 0  # another cmltui holds the data file; it does the writing
+        if self._repository.read_only:
+            return 0  # a viewer: it never writes the data file
         changed = [w for w in self._workers.values() if w.uncommitted_events]
-        retry_pending = bool(getattr(self._repository, "pending_write", False))
+        retry_pending = self._repository.pending_write
         if not changed and not retry_pending:
             return 0
         async with self._commit_lock:
@@ -403,7 +419,38 @@ class FleetController:
                 log.warning("store write failed: %s", err)
                 return 0
             self._region_errors.pop("store", None)
+            self._absorb_other_writers()
             return saved
+
+    async def _sync_store(self) -> None:
+        """Catch up with other cmltui processes writing the same data file (their actions,
+        the workers they created or forgot), before this cycle reconciles."""
+        async with self._commit_lock:
+            try:
+                await self._repository.sync_async()
+            except Exception as err:  # shown like any failed write; the next cycle retries
+                previous = self._region_errors.get("store")
+                self._region_errors["store"] = SourceHealth(
+                    "store",
+                    f"cannot read the data file: {err}",
+                    previous.since if previous else self._clock(),
+                )
+                return
+        self._absorb_other_writers()
+
+    def _absorb_other_writers(self) -> None:
+        states, removed = self._repository.take_refreshed()
+        for state in states:
+            worker = self._workers.get(state.id)
+            if worker is None:
+                self._workers[state.id] = CMLWorker.from_state(state, clock=self._clock)
+            else:
+                worker.rebase(state)
+            self._pending_ids.add(state.id)
+        for worker_id in removed:
+            if self._workers.pop(worker_id, None) is not None:
+                self._pending_ids.discard(worker_id)
+                self._removed_ids.add(worker_id)
 
     # ------------------------------------------------------------------ EC2
     def _endpoint_for(self, dto: CMLWorkerInstanceDto) -> str | None:
@@ -484,6 +531,7 @@ class FleetController:
     async def refresh_ec2(self) -> None:
         """One describe per region, all regions at once; each publishes as soon as it answers."""
         await self.load()
+        await self._sync_store()
         results = await asyncio.gather(
             *(self._refresh_region(region) for region in self.config.regions)
         )
@@ -727,8 +775,21 @@ class FleetController:
             self._touch(worker)
 
     # ------------------------------------------------------------------ idle policy
+    async def _holds_policy_lease(self) -> bool:
+        """Only one cmltui process on a data file applies automatic actions."""
+        ttl = timedelta(seconds=max(60.0, 3 * self.config.refresh.ec2_seconds))
+        try:
+            lease = await self._repository.claim_lease_async(self.holder_id, ttl)
+        except Exception as err:  # cannot tell who runs them: take no automatic action
+            log.warning("policy lease unavailable: %s", err)
+            return False
+        self.policy_runner = lease.holder
+        return lease.ours
+
     async def _apply_idle_policy(self) -> None:
         if self.read_only or not self.config.idle.auto_stop:
+            return
+        if not await self._holds_policy_lease():
             return
         now = self._clock()
         by_region: dict[str, list[tuple[CMLWorker, float, str]]] = {}

@@ -7,6 +7,7 @@ The controller depends on these protocols only; ``cmltui.aws.gateway.AwsGateway`
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from cmltui.aws.dto import CMLWorkerInstanceDto, FleetDescription
@@ -22,6 +23,8 @@ from cmltui.cml.models import (
     LicenseRegistrationResult,
 )
 from cmltui.domain.events import CloudEvent
+from cmltui.domain.lease import LeaseView
+from cmltui.domain.worker import CMLWorker, CMLWorkerState
 from cmltui.services.discovery import DiscoveredInstance
 from cmltui.services.snapshot import ActionResult, ChangeSet, RefreshSummary
 
@@ -80,6 +83,43 @@ class FleetGateway(Protocol):
         """Latest CloudWatch CPUUtilization per instance id (missing = no datapoint)."""
 
     async def close(self) -> None: ...
+
+
+class FleetStore(Protocol):
+    """The repository as the controller uses it (``cmltui.store.TinyDbWorkerRepository``)."""
+
+    notices: list[str]
+
+    @property
+    def read_only(self) -> bool:
+        """True when this process only reads the data file (asked, or it cannot be written)."""
+
+    @property
+    def pending_write(self) -> bool:
+        """True when memory holds changes the data file does not (a failed write)."""
+
+    async def get_all_async(self) -> list[CMLWorker]: ...
+
+    async def save_many_async(self, entities: list[CMLWorker]) -> int:
+        """Save workers and their new events in one transaction (merged with other writers)."""
+
+    async def flush_async(self) -> bool: ...
+
+    async def delete_async(self, worker_id: str, worker: CMLWorker | None = None) -> bool: ...
+
+    async def sync_async(self) -> None:
+        """Catch up with what other processes wrote to the data file."""
+
+    def take_refreshed(self) -> tuple[list[CMLWorkerState], set[str]]:
+        """Worker states other processes changed since the last call, and workers they forgot."""
+
+    async def claim_lease_async(self, holder: str, ttl: timedelta) -> LeaseView:
+        """Take or renew the automatic-policy lease (one process at a time runs policies)."""
+
+    def release_lease(self, holder: str) -> None: ...
+
+    def events(self, worker_id: str | None = None, limit: int | None = None) -> list[CloudEvent]:
+        """The audit trail, oldest first."""
 
 
 class CmlClient(Protocol):

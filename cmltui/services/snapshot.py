@@ -117,6 +117,10 @@ class ChangeSet:
     #: A full set (every worker) rather than a diff.
     is_full: bool = False
     generated_at: datetime | None = None
+    #: Which cmltui process ("user@host:pid") runs the automatic policies on this data file
+    #: (None: none, or not known yet), and whether it is this one.
+    policy_runner: str | None = None
+    policy_runner_is_me: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from cmltui.store.atomic_storage import ensure_private_folder
 from cmltui.store.errors import StoreFolderError
 
 
-def _first_file_among_parents(folder: Path) -> Path | None:
+def blocking_file(folder: Path) -> Path | None:
     """The nearest existing ancestor of ``folder`` (or itself) that is not a folder."""
     for candidate in (folder, *folder.parents):
         if candidate.exists() or candidate.is_symlink():
@@ -36,7 +36,7 @@ def check_data_folder(data_file: Path) -> None:
     try:
         ensure_private_folder(folder)
     except (FileExistsError, NotADirectoryError):
-        blocker = _first_file_among_parents(folder)
+        blocker = blocking_file(folder)
         what = f"{blocker} is a file, not a folder" if blocker else "a part of it is not a folder"
         raise StoreFolderError(folder, what) from None
     except OSError as err:

@@ -8,20 +8,14 @@ meta value ``{"holder", "expires_at"}``: the holder renews it every cycle; when 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from cmltui.domain.lease import LeaseView
+
+__all__ = ["LEASE_KEY", "LeaseView", "decide", "peek", "release_value"]
+
 LEASE_KEY = "policy_lease"
-
-
-@dataclass(frozen=True, slots=True)
-class LeaseView:
-    """The lease as a process sees it after trying to take or renew it."""
-
-    holder: str | None
-    expires_at: datetime | None
-    ours: bool
 
 
 def _parse(value: Any) -> tuple[str | None, datetime | None]:
