@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 APP_NAME = "cmltui"
 CONFIG_ENV_VAR = "CMLTUI_CONFIG"
 
-#: What an AWS region name looks like: "us-east-1", "us-gov-west-1", "ap-southeast-2".
-REGION_PATTERN = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+#: What an AWS region name looks like: "us-east-1", "us-gov-west-1", "eusc-de-east-1".
+REGION_PATTERN = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-\d+$")
 #: A password file larger than this is not a password file (and /dev/zero never ends).
 MAX_PASSWORD_FILE_BYTES = 4096
 

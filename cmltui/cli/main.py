@@ -153,9 +153,26 @@ def _run_demo_servers(args: argparse.Namespace) -> int:
             raise CliError(f"--dir {folder}: {error.strerror or error}", EXIT_USAGE) from None
         if not folder.is_dir():
             raise CliError(f"--dir {folder}: not a folder", EXIT_USAGE)
+    unknown = [region for region in args.regions if region not in _demo_regions()]
+    if unknown:
+        raise CliError(
+            f"--regions: the demo's AWS (moto) has no region {', '.join(unknown)}", EXIT_USAGE
+        )
     return serve_demo_fleet(
         workers=args.workers, regions=args.regions, seed=args.seed, folder=args.dir
     )
+
+
+def _demo_regions() -> set[str]:
+    """The regions moto's EC2 serves (a region-shaped name it does not know fails every call)."""
+    try:
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.ec2.models import ec2_backends
+    except ImportError:
+        raise CliError(
+            "the demo needs its extra packages: pip install 'cmltui[demo]'", EXIT_USAGE
+        ) from None
+    return set(ec2_backends[DEFAULT_ACCOUNT_ID].regions)
 
 
 def _run(argv: list[str] | None) -> int:

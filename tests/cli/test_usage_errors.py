@@ -32,6 +32,10 @@ def _assert_usage_error(result, *expected: str) -> None:
         (["events", "--limit", "-1"], "--limit: must be 0 or more"),
         (["events", "--limit", "0"], "--limit: must be 1 or more"),
         (["create", "--name", "x", "--region", "nowhere"], "'nowhere' is not an AWS region"),
+        (
+            ["demo-servers", "--regions", "us-east-1,xx-nowhere-1"],
+            "the demo's AWS (moto) has no region xx-nowhere-1",
+        ),
     ],
 )
 def test_bad_arguments_exit_2_and_start_nothing(tmp_path, args, expected):
@@ -50,6 +54,21 @@ def test_region_names_that_are_not_region_shaped_are_a_configuration_error(tmp_p
     result = run_cmltui(tmp_path, "list", config=config)
     _assert_usage_error(result, "configuration error", str(config), "key 'regions'")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_every_region_aws_and_moto_know_is_region_shaped():
+    import boto3
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ec2.models import ec2_backends
+
+    from cmltui.config import region_problem
+
+    session = boto3.Session()
+    known = set(ec2_backends[DEFAULT_ACCOUNT_ID].regions)
+    for partition in session.get_available_partitions():
+        known |= set(session.get_available_regions("ec2", partition_name=partition))
+    assert len(known) > 30
+    assert [region for region in sorted(known) if region_problem(region)] == []
 
 
 def test_unknown_aws_profile_is_a_configuration_error(tmp_path):
@@ -125,3 +144,17 @@ def test_a_data_folder_under_a_file_stops_commands_and_the_dashboard_in_one_line
         assert result.stderr == expected + "\n", args
         assert result.stdout == ""
     assert blocker.read_text(encoding="utf-8") == "keep\n"
+
+
+def test_create_refuses_the_name_of_a_live_worker_before_aws(tmp_path):
+    seed_store(tmp_path / "data", ["Lab-1"])
+    result = run_cmltui(
+        tmp_path,
+        "create",
+        "--name",
+        " lab-1 ",
+        "--region",
+        "us-east-1",
+        config=offline_config(tmp_path),
+    )
+    _assert_usage_error(result, "a live worker already has the name lab-1", "id w0")
