@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -121,6 +124,7 @@ async def _with_runtime(config, args: argparse.Namespace, body) -> int:
     runtime = build_runtime(config, read_only=args.read_only)
     for notice in runtime.notices:
         err(f"notice: {shown(notice)}")
+    _exit_on_signals(runtime.controller)
     try:
         await runtime.controller.load()
         code = await body(runtime.controller, args)
@@ -140,6 +144,32 @@ async def _with_runtime(config, args: argparse.Namespace, body) -> int:
             err(f"cmltui: error: {shown(health.error)}")
         return max(code, EXIT_FAILED)
     return code
+
+
+def _exit_on_signals(controller) -> None:
+    """Ctrl-C, SIGTERM and SIGHUP (a dropped SSH session) during a command: say what was sent
+    and what is unknown, then exit at once with 128 + the signal's number.
+
+    Every action's intent is saved before its call, so nothing more needs writing; a boto3 call
+    blocked in a thread is not waited for (that could take a minute).
+    """
+    loop = asyncio.get_running_loop()
+
+    def interrupted(signum: int) -> None:
+        name = signal.Signals(signum).name
+        lines = controller.in_flight_report()
+        err(f"cmltui: interrupted ({name})")
+        for line in lines:
+            err(f"  {line}")
+        if not lines:
+            err("  nothing was waiting for an answer from AWS or CML")
+        flush_streams()
+        log.info("%s: interrupted by %s; in flight: %s", _command, name, lines)
+        os._exit(128 + signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, interrupted, signum)
 
 
 def _run_demo_servers(args: argparse.Namespace) -> int:

@@ -1329,6 +1329,21 @@ class FleetController:
         self._publish()
         return ActionResult(action, tuple(done), tuple(refused))
 
+    def in_flight_report(self) -> list[str]:
+        """What an interrupted command leaves: each action whose call went out (or was about
+        to) without an answer yet. Its intent is saved, so the next refresh completes it."""
+        lines = []
+        for worker in self._workers.values():
+            pending = worker.state.pending_action
+            if pending is None or pending.request_token not in self._in_flight:
+                continue
+            target = pending.aws_instance_id or "no instance yet"
+            lines.append(
+                f"{pending.action} {visible(worker.name)} ({target}): sent, answer unknown; "
+                f"recorded as asked by {pending.requested_by}, the next refresh shows the outcome"
+            )
+        return sorted(lines)
+
     # ------------------------------------------------------------------ queries
     @property
     def is_running(self) -> bool:

@@ -62,7 +62,9 @@ def _events(fleet, worker_id: str) -> list:
         store.close()
 
 
-@pytest.mark.parametrize("kill_signal", [signal.SIGKILL, signal.SIGHUP, signal.SIGTERM])
+@pytest.mark.parametrize(
+    "kill_signal", [signal.SIGKILL, signal.SIGHUP, signal.SIGTERM, signal.SIGINT]
+)
 async def test_a_stop_killed_after_it_went_out_keeps_its_actor(fleet, tmp_path, kill_signal):
     await fleet.launch("cml-lab-02")
     controller = fleet.make_controller()
@@ -75,8 +77,17 @@ async def test_a_stop_killed_after_it_went_out_keeps_its_actor(fleet, tmp_path, 
     fleet.moto.faults.slow("ec2", seconds=3.0, action="StopInstances")
     proc = _start(config_path, "stop", "cml-lab-02")
     _wait_for_request(fleet, "StopInstances", before, proc)
+    started = time.monotonic()
     proc.send_signal(kill_signal)
-    proc.communicate(timeout=30)
+    _, stderr = proc.communicate(timeout=30)
+    if kill_signal != signal.SIGKILL:
+        # Said what went out and what is unknown, and ended at once (the held call is not
+        # waited for), with 128 + the signal's number.
+        assert proc.returncode == 128 + kill_signal, stderr
+        assert time.monotonic() - started < 2.5
+        text = stderr.decode()
+        assert f"interrupted ({signal.Signals(kill_signal).name})" in text
+        assert "stop cml-lab-02" in text and "answer unknown" in text, text
     # The intent is on disk already, with who asked.
     requested = [e for e in _events(fleet, worker_id) if e.type == ACTION_REQUESTED]
     assert requested and requested[-1].data["requested_by"] == current_os_user()
