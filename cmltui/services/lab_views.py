@@ -104,8 +104,8 @@ def busy_verdict(
         what = "1 lab runs" if len(started) == 1 else f"{len(started)} labs run"
         return BusyVerdict(
             True,
-            f"busy: {what} ({', '.join(named)}{more}); "
-            "the idle policy never stops a worker while a lab runs",
+            f"busy: {what}, and the idle policy never stops a worker while a lab runs "
+            f"({', '.join(named)}{more})",
         )
     if worker.telemetry_live and worker.active_labs_count > 0:
         return BusyVerdict(

@@ -84,6 +84,7 @@ class LabSession:
         """Start polling (now, then every ``poll_seconds``); ``listener`` gets every update
         on the event loop's thread."""
         self._listener = listener
+        self.service.register(self)
         if not self.is_open:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"labs:{self.worker_id}"
@@ -92,12 +93,12 @@ class LabSession:
     async def close(self) -> None:
         """Stop polling and forget the labs: no request is made for a closed screen."""
         self._listener = None
+        self.service.forget(self)
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self.service.forget(self)
 
     def request_refresh(self) -> None:
         self._wake.set()
@@ -188,34 +189,38 @@ class LabSession:
 
 
 class LabsService(LabActions):
-    """Lab sessions (one per worker, polled only while open) and the lab actions."""
+    """Lab sessions (each polled only while open) and the lab actions."""
 
     def __init__(self, host: LabHost) -> None:
         super().__init__()
         self.host = host
-        self._sessions: dict[str, LabSession] = {}
+        self._sessions: dict[str, list[LabSession]] = {}
 
     def session(self, worker_id: str) -> LabSession:
-        """The worker's session (made on first use; ``close`` forgets it)."""
-        session = self._sessions.get(worker_id)
-        if session is None:
-            session = LabSession(self, worker_id)
-            self._sessions[worker_id] = session
-        return session
+        """A new session on the worker's labs (polling starts with ``open``)."""
+        return LabSession(self, worker_id)
+
+    def register(self, session: LabSession) -> None:
+        sessions = self._sessions.setdefault(session.worker_id, [])
+        if session not in sessions:
+            sessions.append(session)
 
     def forget(self, session: LabSession) -> None:
-        if self._sessions.get(session.worker_id) is session:
-            del self._sessions[session.worker_id]
+        sessions = self._sessions.get(session.worker_id, [])
+        if session in sessions:
+            sessions.remove(session)
+        if not sessions:
+            self._sessions.pop(session.worker_id, None)
 
     def open_sessions(self) -> list[str]:
         """Worker ids whose labs are being polled now."""
-        return [wid for wid, session in self._sessions.items() if session.is_open]
+        return [wid for wid, sessions in self._sessions.items() if any(s.is_open for s in sessions)]
 
     def _wake(self, worker_id: str) -> None:
-        session = self._sessions.get(worker_id)
-        if session is not None:
+        for session in self._sessions.get(worker_id, []):
             session.request_refresh()
 
     async def aclose(self) -> None:
-        for session in list(self._sessions.values()):
-            await session.close()
+        for sessions in list(self._sessions.values()):
+            for session in list(sessions):
+                await session.close()

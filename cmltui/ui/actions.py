@@ -95,6 +95,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("refresh", "r", "r", "Refresh now", group="general", short="Refresh"),
     ActionSpec("copy_endpoint", "c", "c", "Copy the endpoint URL", group="general"),
     ActionSpec("events", "e", "e", "Event trail of the worker", group="general", short="Events"),
+    ActionSpec("labs", "L", "L", "Labs of the worker: who uses it", group="general", short="Labs"),
     ActionSpec("errors", "E", "E", "Every current error, in full", group="general", short="Errors"),
     ActionSpec("toggle_pause", "p", "p", "Pause or resume live updates", short="Pause"),
     ActionSpec("help", "question_mark", "?", "Help", footer=True, group="general"),

@@ -13,6 +13,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cmltui.services.snapshot import ActionResult, WorkerSnapshot
+from cmltui.ui.screens.busy_confirm import (
+    LABS_FIRST,
+    BusyStopScreen,
+    BusyTerminateScreen,
+    can_list_labs,
+    labs_first,
+)
 from cmltui.ui.screens.confirm import ConfirmScreen, Target, TerminateScreen
 from cmltui.ui.screens.forms import LicenceScreen, NewWorkerRequest, NewWorkerScreen
 from cmltui.ui.screens.guards import mutating
@@ -131,9 +138,13 @@ class WorkerActions:
             return self._nothing_selected()
         worker_ids = [t.id for t in targets]
 
-        def send(confirmed: bool | None = True) -> None:
-            if confirmed:
-                self._send("stop", lambda: self.fleet_app.service.stop_workers(worker_ids))
+        service = self.fleet_app.service
+
+        def send(confirmed: bool | str | None = True) -> None:
+            if confirmed == LABS_FIRST:
+                self._send("stop", lambda: labs_first(service, worker_ids, "stop"))
+            elif confirmed:
+                self._send("stop", lambda: service.stop_workers(worker_ids))
 
         # Live figures only: a stopped worker's last lab count is history, not a running lab.
         with_labs = [t for t in targets if t.telemetry_live and t.active_labs_count > 0]
@@ -144,6 +155,16 @@ class WorkerActions:
                 else ""
             )
             title = f"Stop {_plural(len(targets))}?"
+            if with_labs and can_list_labs(service):
+                dialog = BusyStopScreen(
+                    title,
+                    self._listed(targets),
+                    question=question,
+                    busy_workers=with_labs,
+                    labs=service.labs(),
+                )
+                self.app.push_screen(dialog, send)  # type: ignore[arg-type]
+                return
             self._ask_then(title, targets, "Stop", send, question=question)
         else:
             send()
@@ -155,12 +176,21 @@ class WorkerActions:
             return self._nothing_selected()
         worker_ids = [t.id for t in targets]
 
-        def send(confirmed: bool | None) -> None:
-            if confirmed:
-                self._send(
-                    "terminate", lambda: self.fleet_app.service.terminate_workers(worker_ids)
-                )
+        service = self.fleet_app.service
 
+        def send(confirmed: bool | str | None) -> None:
+            if confirmed == LABS_FIRST:
+                self._send("terminate", lambda: labs_first(service, worker_ids, "terminate"))
+            elif confirmed:
+                self._send("terminate", lambda: service.terminate_workers(worker_ids))
+
+        with_labs = [t for t in targets if t.telemetry_live and t.active_labs_count > 0]
+        if with_labs and can_list_labs(service):
+            dialog = BusyTerminateScreen(
+                self._listed(targets), busy_workers=with_labs, labs=service.labs()
+            )
+            self.app.push_screen(dialog, send)  # type: ignore[arg-type]
+            return
         self.app.push_screen(TerminateScreen(self._listed(targets)), send)
 
     @mutating
@@ -214,4 +244,4 @@ class WorkerActions:
                     "import", lambda: service.import_instances(picked)
                 )
 
-        self.app.push_screen(ImportScreen(service.discover), send)
+        self.app.push_screen(ImportScreen(service.discover, service.discovery_errors), send)

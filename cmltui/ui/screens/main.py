@@ -22,6 +22,7 @@ from cmltui.ui.formatting import shown
 from cmltui.ui.screens.acting import WorkerActions
 from cmltui.ui.screens.errors import ErrorsScreen
 from cmltui.ui.screens.guards import guarded
+from cmltui.ui.screens.labs import labs_screen_for
 from cmltui.ui.screens.lists import EventTrailScreen, HelpScreen
 from cmltui.ui.widgets.columns import COLUMNS_BY_KEY
 from cmltui.ui.widgets.detail import DetailPane
@@ -348,6 +349,17 @@ class MainScreen(WorkerActions, Screen[None]):
             return self._nothing_selected()
         events = self.fleet_app.service.events_for(worker.id, 200)
         self.app.push_screen(EventTrailScreen(worker.name, events))
+
+    @guarded
+    def action_labs(self) -> None:
+        worker = self._selected()
+        if worker is None:
+            return self._nothing_selected()
+        labs = getattr(self.fleet_app.service, "labs", None)
+        if labs is None:
+            self.notify("This service cannot list labs.", severity="warning")
+            return
+        self.app.push_screen(labs_screen_for(worker, labs(), read_only=self.fleet_app.read_only))
 
     @guarded
     def action_errors(self) -> None:
