@@ -92,7 +92,11 @@ async def test_stop_a_lab_and_see_its_state_change(make_fleet, open_app, fake_cm
         records = [e.data for e in fleet.controller.events_for(fleet.id_of("busy"))]
         assert {"action": "stop", "lab_id": lab.id}.items() <= records[-1].items()
         await pilot.press("e")
-        assert isinstance(app.screen, EventTrailScreen)
+        trail = app.screen
+        assert isinstance(trail, EventTrailScreen)
+        shown = str(trail.query_one("#event-trail Static").render())
+        assert f"lab-action action=stop lab_title={lab.title} requested_by=" in shown
+        assert f'action-requested action=lab-stop target=lab {lab.id} "{lab.title}"' in shown
         await pilot.press("escape")
 
 

@@ -121,6 +121,10 @@ def describe_event(event: CloudEvent) -> Text:
     for key in ("license_status", "reason", "changed_by", "created_by", "terminated_by", "name"):
         if data.get(key):
             details.append(f"{key}={data[key]}")
+    # Intents, their outcomes and lab actions: what, on which lab, by whom, how it went.
+    for key in ("action", "target", "lab_title", "requested_by", "outcome", "detail"):
+        if data.get(key):
+            details.append(f"{key}={data[key]}")
     if "active_labs_count" in data:
         details.append(f"labs={data['active_labs_count']}")
     line = Text(no_wrap=True)
