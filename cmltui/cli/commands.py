@@ -11,6 +11,7 @@ import os
 import sys
 from typing import Any
 
+from cmltui.cli.labs import cmd_lab, cmd_labs
 from cmltui.cli.output import (
     EXIT_FAILED,
     EXIT_OK,
@@ -239,4 +240,6 @@ HEADLESS = {
     "license": cmd_license,
     "events": cmd_events,
     "auto-stop": cmd_auto_stop,
+    "labs": cmd_labs,
+    "lab": cmd_lab,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from cmltui import __version__
+from cmltui.cli.labs import add_lab_parsers
 from cmltui.config import region_problem
 
 
@@ -131,4 +132,5 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("worker", nargs="?", metavar="NAME_OR_ID")
     events.add_argument("--json", action="store_true")
     events.add_argument("--limit", type=positive, default=200, metavar="N")
+    add_lab_parsers(commands)
     return parser
