@@ -43,6 +43,25 @@ _WORKER_MIX: tuple[tuple[str, int, int], ...] = (
 _CML_VERSIONS = ("2.9.0", "2.9.0", "2.8.1+build.6", "2.7.2")
 
 
+#: Extra labs on the busy workers, so the labs screen shows several owners and states.
+_EXTRA_LABS: tuple[tuple[str, str, int, str], ...] = (
+    ("Team Blue: SD-WAN failover", "erin", 6, "STOPPED"),
+    ("Exam prep: OSPF areas", "dave", 4, "STARTED"),
+    ("Scratch", "admin", 2, "DEFINED_ON_CORE"),
+)
+#: Start, stop and wipe complete this long after CML says yes, as on a real controller.
+_DEMO_LAB_TRANSITION_SECONDS = 2.0
+
+
+def _add_demo_labs(fake: Any, kind: str, index: int) -> None:
+    """The first worker (busy) gets the extra labs; every worker's lab actions take a moment,
+    as a real controller's do."""
+    fake.set_faults(lab_transition_seconds=_DEMO_LAB_TRANSITION_SECONDS)
+    if kind == "running-labs" and index == 0:
+        for title, owner, nodes, state in _EXTRA_LABS:
+            fake.add_lab(title, owner=owner, nodes=nodes, state=state)
+
+
 @dataclass
 class DemoInfo:
     """What ``demo-servers`` prints as one JSON line."""
@@ -254,7 +273,7 @@ class DemoFleet:
                 )
                 dto = await gateway.create_instance(region, f"demo-{index + 1:04d}", name)
                 self.instance_ids[name] = dto.aws_instance_id
-                self.cml.add_worker(
+                fake = self.cml.add_worker(
                     dto.aws_instance_id,
                     version=_CML_VERSIONS[index % len(_CML_VERSIONS)],
                     labs=labs,
@@ -264,6 +283,7 @@ class DemoFleet:
                     evolve=kind != "running-idle",
                     seed=self.seed * 1000 + index,
                 )
+                _add_demo_labs(fake, kind, index)
                 endpoints[name] = self.cml.base_url_for(dto.aws_instance_id)
                 if kind == "stopped":
                     to_stop.setdefault(region, []).append(dto.aws_instance_id)
