@@ -19,6 +19,7 @@ from cmltui.config import load_config  # noqa: E402
 from cmltui.demo.fleet import DemoFleet  # noqa: E402
 from cmltui.domain.clock import FrozenClock  # noqa: E402
 from cmltui.ui.app import CmlTuiApp  # noqa: E402
+from cmltui.ui.screens.labs import LabsScreen  # noqa: E402
 from cmltui.wiring import build_runtime  # noqa: E402
 
 SIZE = (120, 35)
@@ -36,16 +37,32 @@ SHOTS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("terminate", ("ctrl+d",), ("escape",)),
     ("new-worker", ("n", *"lab-team-b"), ("escape",)),
     ("help", ("question_mark",), ("escape",)),
+    # cml-lab-01: labs of several owners, some running; then stopping it asks about them.
+    ("labs", ("g", "L"), ("escape",)),
+    ("stop-running-labs", ("g", "S"), ("escape",)),
 )
 
 
 async def steady(pilot) -> None:
     await pilot.app.workers.wait_for_complete()
+    await labs_read(pilot)
     for screen in pilot.app.screen_stack:
         for widget in screen.query("Input"):
             widget.cursor_blink = False
     await pilot.pause()
     await pilot.pause()
+
+
+async def labs_read(pilot) -> None:
+    """On the labs screen: until its session's first answer is on screen."""
+    screen = pilot.app.screen
+    if not isinstance(screen, LabsScreen):
+        return
+    for _ in range(200):
+        if screen.last_update is not None and screen.last_update.loaded:
+            return
+        await pilot.pause(0.05)
+    raise SystemExit("the labs screen never got its labs")
 
 
 #: cairosvg hands "Fira Code, monospace" to cairo as one family name, finds no such font and
@@ -64,7 +81,7 @@ def to_png(svg_path: Path) -> Path:
     return png_path
 
 
-async def render(out_dir: Path) -> list[Path]:
+async def render(out_dir: Path, only: set[str] | None = None) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     with DemoFleet(workers=WORKERS, seed=SEED) as info:
@@ -89,6 +106,8 @@ async def render(out_dir: Path) -> list[Path]:
             async with app.run_test(size=SIZE) as pilot:
                 await steady(pilot)
                 for stem, keys, close_keys in SHOTS:
+                    if only and stem not in only:
+                        continue
                     await pilot.press(*keys)
                     await steady(pilot)
                     svg = Path(app.save_screenshot(filename=f"{stem}.svg", path=str(out_dir)))
@@ -105,8 +124,12 @@ async def render(out_dir: Path) -> list[Path]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "screenshots"))
+    parser.add_argument(
+        "--only", metavar="NAMES", help="comma-separated shots to render (default: all)"
+    )
     args = parser.parse_args()
-    for path in asyncio.run(render(Path(args.out))):
+    only = set(args.only.split(",")) if args.only else None
+    for path in asyncio.run(render(Path(args.out), only)):
         print(path)
     return 0
 
