@@ -33,6 +33,9 @@ from cmltui.domain.worker_state import CMLWorkerState, PendingAction
 
 __all__ = ["CMLWorker", "CMLWorkerState", "PendingAction", "mask_secret"]
 
+#: What two states may differ in and still be the same (see ``rebase``).
+_NOT_COMPARED = frozenset({"version", "updated_at"})
+
 #: EC2 states that show a requested lifecycle action happened (when its caller died first).
 _CONFIRMED_BY: dict[str, frozenset[CMLWorkerStatus]] = {
     "start": frozenset({CMLWorkerStatus.PENDING, CMLWorkerStatus.RUNNING}),
@@ -152,9 +155,19 @@ class CMLWorker(WorkerIntents):
         """Take a newer stored state (another process changed this worker) and re-apply the
         events recorded here since the last save on top of it, as the store will."""
         state = stored.model_copy(deep=True)
+        kept: list[DomainEvent] = []
         for event in self._uncommitted:
-            state.apply(event)
+            # An observation the other process already recorded changes nothing here: it is
+            # dropped, so the trail never holds the same change twice.
+            before = state.model_dump(exclude=_NOT_COMPARED)
+            candidate = state.model_copy(deep=True)
+            candidate.apply(event)
+            if candidate.model_dump(exclude=_NOT_COMPARED) == before:
+                continue
+            state = candidate
+            kept.append(event)
         self.state = state
+        self._uncommitted = kept
 
     @property
     def is_terminated(self) -> bool:

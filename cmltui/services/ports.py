@@ -234,6 +234,9 @@ class FleetService(Protocol):
 
     async def discover(self) -> list[DiscoveredInstance]: ...
 
+    def discovery_errors(self) -> list[str]:
+        """The regions whose last discovery failed, as "region discovery: reason" lines."""
+
     async def import_instances(
         self, instances: Sequence[DiscoveredInstance | CMLWorkerInstanceDto]
     ) -> ActionResult: ...

@@ -92,6 +92,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "auto_stop", "a", "a", "Idle auto-stop: opt out (or back in)", mutating=True, group="act"
     ),
+    ActionSpec(
+        "retag",
+        "T",
+        "T",
+        "Re-tag a detached worker (tags removed)",
+        mutating=True,
+        group="act",
+    ),
     ActionSpec("refresh", "r", "r", "Refresh now", group="general", short="Refresh"),
     ActionSpec("copy_endpoint", "c", "c", "Copy the endpoint URL", group="general"),
     ActionSpec("events", "e", "e", "Event trail of the worker", group="general", short="Events"),

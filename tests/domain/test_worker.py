@@ -534,3 +534,21 @@ def test_a_completed_outcome_needs_the_pending_token(frozen_clock):
     assert not worker.complete_action("other", "accepted")
     assert worker.complete_action("tok", "accepted")
     assert not worker.complete_action("tok", "accepted")
+
+
+def test_rebase_keeps_unsaved_changes_and_drops_what_the_other_process_recorded(frozen_clock):
+    worker = _running(frozen_clock)
+    worker.pull_uncommitted_events()
+    stored = worker.state.model_copy(deep=True)
+    other = CMLWorker.from_state(stored.model_copy(deep=True), clock=frozen_clock)
+    other.update_status(CMLWorkerStatus.STOPPED)  # the other process saw the stop first
+    other.set_auto_stop_opt_out(True, updated_by="bob")
+    worker.update_status(CMLWorkerStatus.STOPPED)  # the same observation, here
+    worker.update_license(LicenseStatus.REGISTERED)  # and one only this process made
+    worker.rebase(other.state)
+    kinds = [type(e).__name__ for e in worker.uncommitted_events]
+    assert kinds == ["CMLWorkerLicenseUpdatedDomainEvent"]
+    assert worker.state.status == CMLWorkerStatus.STOPPED
+    assert (
+        worker.state.auto_stop_opt_out and worker.state.license_status == LicenseStatus.REGISTERED
+    )

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from cmltui.aws.dto import CMLWorkerInstanceDto
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus, LicenseStatus
 from cmltui.domain.events import CloudEvent
+from cmltui.services.discovery import DiscoveredInstance
 from cmltui.services.ports import ChangeSetListener
 from cmltui.services.snapshot import (
     ActionResult,
@@ -92,7 +93,7 @@ class FakeFleetService:
         *,
         read_only: bool = False,
         now: datetime = NOW,
-        discovered: Sequence[CMLWorkerInstanceDto] = (),
+        discovered: Sequence[CMLWorkerInstanceDto | DiscoveredInstance] = (),
     ) -> None:
         self.read_only = read_only
         self.workers: dict[str, WorkerSnapshot] = {s.id: s for s in snapshots}
@@ -103,7 +104,10 @@ class FakeFleetService:
         self.last_success_at: datetime | None = now - timedelta(seconds=12)
         self.from_cache = False
         self.all_regions_failing = False
-        self.discovered = list(discovered)
+        self.discovered = [
+            d if isinstance(d, DiscoveredInstance) else DiscoveredInstance(d) for d in discovered
+        ]
+        self.discovery_failures: list[str] = []
         self.started = False
         self.stopped = False
 
@@ -182,11 +186,23 @@ class FakeFleetService:
         self.calls.append(("deregister_license", (worker_id,)))
         return ActionResult("deregister licence", done=self._names([worker_id]))
 
-    async def discover(self) -> list[CMLWorkerInstanceDto]:
+    async def discover(self) -> list[DiscoveredInstance]:
         self.calls.append(("discover", ()))
         return list(self.discovered)
 
-    async def import_instances(self, instances: Sequence[CMLWorkerInstanceDto]) -> ActionResult:
+    def discovery_errors(self) -> list[str]:
+        return list(self.discovery_failures)
+
+    def name_problem(self, name: str) -> str | None:
+        return None
+
+    async def reattach_workers(self, worker_ids: Sequence[str]) -> ActionResult:
+        self.calls.append(("reattach", tuple(worker_ids)))
+        return ActionResult("re-tag", done=self._names(worker_ids))
+
+    async def import_instances(
+        self, instances: Sequence[DiscoveredInstance | CMLWorkerInstanceDto]
+    ) -> ActionResult:
         ids = tuple(i.aws_instance_id for i in instances)
         self.calls.append(("import", ids))
         return ActionResult("import", done=ids)

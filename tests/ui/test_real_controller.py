@@ -356,3 +356,33 @@ async def test_a_toggles_the_idle_auto_stop_opt_out(make_fleet, open_app):
         await pilot.press("a")
         await settle(app, pilot)
         assert not fleet.controller.find("keep-me").state.auto_stop_opt_out
+
+
+async def test_retag_a_detached_worker(make_fleet, open_app, moto_client):
+    """Issue 11: a worker whose managed tag was removed outside is kept, marked detached, and
+    T puts the tags back after asking."""
+    fleet = await make_fleet([("kept", "us-east-1", 0), ("other", "us-east-1", 0)])
+    ec2 = moto_client("ec2", "us-east-1")
+    instance_id = fleet.instance_ids["kept"]
+    key = fleet.config.aws.managed_tag_key
+    ec2.delete_tags(Resources=[instance_id], Tags=[{"Key": key}])
+    fleet.clock.advance(minutes=5)
+    await fleet.controller.refresh_ec2()
+    async with open_app(fleet) as (app, pilot):
+        await select(app, pilot, fleet.id_of("other"))
+        await pilot.press("T")  # not detached: nothing to do, nothing asked
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("Nothing to re-tag" in n for n in notices(app))
+        await select(app, pilot, fleet.id_of("kept"))
+        assert "detached" in app.main_screen.query_one(DetailPane).text()
+        await pilot.press("T")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and app.screen.names == ["kept"]
+        await pilot.press("y")
+        await settle(app, pilot)
+    reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    tags = {t["Key"]: t["Value"] for t in reservations[0]["Instances"][0]["Tags"]}
+    assert tags[key] == "true" and tags["cmltui:worker-id"] == fleet.id_of("kept")
+    await fleet.controller.refresh_ec2()
+    assert not next(w for w in fleet.controller.workers() if w.name == "kept").detached

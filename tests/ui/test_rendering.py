@@ -149,13 +149,24 @@ async def test_columns_dropped_by_priority(tmp_path, width, height, dropped):
             assert len(keys) == 12
 
 
+async def _palette_searched(app, pilot) -> None:
+    """Until the palette has taken every key typed and its search workers have finished."""
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 async def test_palette_lists_only_allowed_actions(tmp_path):
     app = make_app(FakeFleetService([make_snapshot(1)]), tmp_path, read_only=True)
     async with app.run_test(size=(120, 35)) as pilot:
         await pilot.press("ctrl+p")
         assert isinstance(app.screen, CommandPalette)
-        await pilot.press(*"termin")
-        await pilot.pause(0.3)
+        await pilot.press(*"refresh")
+        await _palette_searched(app, pilot)
+        options = [str(o.prompt) for o in app.screen.query_one("CommandList").options]
+        assert any("Refresh now" in o for o in options), options  # the search does answer
+        await pilot.press(*["backspace"] * len("refresh"), *"termin")
+        await _palette_searched(app, pilot)
         terminate_hits = [
             option
             for option in app.screen.query_one("CommandList").options
@@ -170,7 +181,10 @@ async def test_palette_runs_a_registry_action(tmp_path):
     app = make_app(service, tmp_path)
     async with app.run_test(size=(120, 35)) as pilot:
         await pilot.press("ctrl+p", *"refresh now")
-        await pilot.pause(0.3)
+        await _palette_searched(app, pilot)
+        options = [str(o.prompt) for o in app.screen.query_one("CommandList").options]
+        assert any("Refresh now" in o for o in options), options
+        assert ("refresh", ()) not in service.calls
         await pilot.press("enter")
         await pilot.pause()
         assert ("refresh", ()) in service.calls

@@ -17,6 +17,7 @@ from cmltui.aws.dto import CMLWorkerInstanceDto
 from cmltui.config import CmlConfig, Config
 from cmltui.domain.clock import FrozenClock
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
+from cmltui.services.discovery import DiscoveredInstance
 from cmltui.services.snapshot import SourceHealth, WorkerSnapshot
 from cmltui.ui.app import CmlTuiApp
 from tests.ui.fake_service import NOW, FakeFleetService, make_snapshot
@@ -58,7 +59,27 @@ def snapshot_app(
                 instance_type="c5.2xlarge",
                 state=CMLWorkerStatus.RUNNING,
                 tags={"Name": "stray-worker"},
-            )
+            ),
+            DiscoveredInstance(
+                CMLWorkerInstanceDto(
+                    aws_instance_id="i-0abc00000000000002",
+                    region="us-east-1",
+                    ami_name="CML-2.9.0-Ubuntu-22.04",
+                    instance_type="c5.2xlarge",
+                    state=CMLWorkerStatus.RUNNING,
+                    tags={"Name": "cml-worker-1-copy"},
+                ),
+                copy_of="cml-worker-1",
+            ),
+            DiscoveredInstance(
+                CMLWorkerInstanceDto(
+                    aws_instance_id="i-0abc00000000000003",
+                    region="us-west-2",
+                    state=CMLWorkerStatus.STOPPED,
+                    tags={},
+                ),
+                problem="it has no Name tag: name it in EC2 first",
+            ),
         ],
     )
     if errors:

@@ -109,6 +109,30 @@ class WorkerActions:
             send()
 
     @mutating
+    def action_retag(self) -> None:
+        """Put cmltui's tags back on detached workers' own instances (asked first)."""
+        targets = [t for t in self._targets() if t.detached]
+        if not targets:
+            self.app.notify(
+                "Nothing to re-tag: only a detached worker (⚠ detached) has lost its tags.",
+                severity="warning",
+            )
+            return
+        worker_ids = [t.id for t in targets]
+
+        def send(confirmed: bool | None = True) -> None:
+            if confirmed:
+                self._send("re-tag", lambda: self.fleet_app.service.reattach_workers(worker_ids))
+
+        self._ask_then(
+            f"Re-tag {_plural(len(targets))}?",
+            targets,
+            "Re-tag",
+            send,
+            question="Puts cmltui's managed tag and worker id back on each instance below.",
+        )
+
+    @mutating
     def action_auto_stop(self) -> None:
         """Toggle the idle policy for the targets: opt them out unless all already are."""
         targets = self._targets()

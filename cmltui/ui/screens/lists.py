@@ -11,16 +11,22 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, LoadingIndicator, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from cmltui.aws.dto import CMLWorkerInstanceDto
 from cmltui.domain.events import CloudEvent
+from cmltui.services.discovery import DiscoveredInstance
 from cmltui.ui.actions import GROUP_TITLES, visible_actions
 from cmltui.ui.formatting import message, plain, shown
 from cmltui.ui.screens.dialog import Dialog, close_binding
 from cmltui.ui.widgets.detail import describe_event
 
 
-def instance_label(instance: CMLWorkerInstanceDto) -> Text:
+def instance_label(instance: DiscoveredInstance) -> Text:
+    """Name, then why it matters (a copy, or why it cannot be imported), then the details."""
     label = plain(instance.name, "bold")
+    if instance.copy_of is not None:
+        label.append("  copy of ", style="yellow")
+        label.append(shown(instance.copy_of), style="bold yellow")
+    if instance.problem is not None:
+        label.append(f"  ✖ {shown(instance.problem)}", style="red")
     label.append(
         f"  {shown(instance.aws_instance_id)}  {shown(instance.region)}  {instance.state.value}"
         f"  {shown(instance.instance_type)}  {shown(instance.ami_name)}"
@@ -28,15 +34,25 @@ def instance_label(instance: CMLWorkerInstanceDto) -> Text:
     return label
 
 
-class ImportScreen(Dialog[list[CMLWorkerInstanceDto] | None]):
-    """Lists what ``discover()`` finds; the operator picks which instances to manage."""
+class ImportScreen(Dialog[list[DiscoveredInstance] | None]):
+    """Lists what ``discover()`` finds; the operator picks which instances to manage.
+
+    Copies of a managed instance (same worker id tag) are offered as "copy of <name>", to
+    import as new workers; an instance that cannot be imported as it stands says why and
+    cannot be picked. Regions whose discovery failed are named, never "nothing to import".
+    """
 
     BINDINGS = [close_binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, discover: Callable[[], Awaitable[list[CMLWorkerInstanceDto]]]) -> None:
+    def __init__(
+        self,
+        discover: Callable[[], Awaitable[list[DiscoveredInstance]]],
+        discovery_errors: Callable[[], list[str]] = list,
+    ) -> None:
         super().__init__(classes="dialog")
         self._discover = discover
-        self.instances: list[CMLWorkerInstanceDto] = []
+        self._discovery_errors = discovery_errors
+        self.instances: list[DiscoveredInstance] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box wide"):
@@ -65,13 +81,30 @@ class ImportScreen(Dialog[list[CMLWorkerInstanceDto] | None]):
             return
         self.query_one("#import-progress").display = False
         status = self.query_one("#import-status", Static)
+        failures = self._discovery_errors()
+        failed = Text()
+        for line in failures:
+            failed.append(f"Discovery failed: {shown(line)}\n", style="red")
         if not self.instances:
-            status.update(Text("Nothing to import: every CML-looking instance is managed."))
+            if failures:
+                status.update(failed + Text("Nothing found in the other regions."))
+            else:
+                status.update(Text("Nothing to import: every CML-looking instance is managed."))
             return
-        status.update(Text(f"{len(self.instances)} found. space selects, enter imports."))
+        importable = sum(1 for inst in self.instances if inst.importable)
+        status.update(
+            failed
+            + Text(
+                f"{len(self.instances)} found, {importable} can be imported. "
+                "space selects, enter imports."
+            )
+        )
         selection_list = self.query_one("#import-list", SelectionList)
         selection_list.add_options(
-            [Selection(instance_label(inst), index) for index, inst in enumerate(self.instances)]
+            [
+                Selection(instance_label(inst), index, disabled=not inst.importable)
+                for index, inst in enumerate(self.instances)
+            ]
         )
         selection_list.display = True
         selection_list.highlighted = 0
@@ -81,7 +114,7 @@ class ImportScreen(Dialog[list[CMLWorkerInstanceDto] | None]):
         self.query_one("#import", Button).disabled = not event.selection_list.selected
 
     @property
-    def chosen(self) -> list[CMLWorkerInstanceDto]:
+    def chosen(self) -> list[DiscoveredInstance]:
         indexes = self.query_one("#import-list", SelectionList).selected
         return [self.instances[index] for index in sorted(indexes)]
 
