@@ -100,6 +100,18 @@ def _handle(fleet: Any, command: str, kwargs: dict[str, Any]) -> Any:
     if command == "cml_fault":
         fleet.cml.worker(kwargs.pop("key")).set_faults(**kwargs)
         return None
+    if command == "add_labs":  # key, count, running: labs of several owners on one worker
+        worker = fleet.cml.worker(kwargs["key"])
+        owners = ("alice", "bob", "carol", "dave", "erin")
+        return [
+            worker.add_lab(
+                f"Bench lab {index + 1:03d}",
+                owner=owners[index % len(owners)],
+                nodes=2 + index % 7,
+                state="STARTED" if index < kwargs["running"] else "STOPPED",
+            )
+            for index in range(kwargs["count"])
+        ]
     if command == "clear_faults":
         fleet.moto.faults.clear()
         for key in fleet.cml.worker_keys():

@@ -97,3 +97,13 @@ def test_soak_keeps_every_loop_alive_under_faults() -> None:
     assert result["loops_alive"] == {"ec2": True, "cloudwatch": True, "cml": True}
     assert len(result["samples"]) >= 2
     assert sum(result["faults_armed"].values()) >= 1
+
+
+def test_labs_screen_shows_every_lab_and_a_closed_screen_costs_nothing() -> None:
+    result = run_bench("labs_screen", "--labs", "12", "--running", "4", "--runs", "1")
+    assert result["labs_shown"] == 12 and result["labs_started"] == 4
+    # One poll: the list, each lab, and the node states of each started lab.
+    assert result["poll_requests"] == 1 + 12 + 4
+    assert result["steady_cycle_cml_requests_after"] == result["steady_cycle_cml_requests_before"]
+    assert result["sessions_open_after_close"] == 0
+    assert len(result["runs"]) == 1 and result["unexpected_errors"] == 0
