@@ -126,9 +126,16 @@ async def test_download_then_import_the_file(fleet, tmp_path):
     assert again.returncode == 1 and "--overwrite" in again.stderr
     assert target.read_text(encoding="utf-8") == "precious"
     replaced = run_cmltui(
-        tmp_path, "lab", "download", "labby", lab.id, "-o", str(target), "--overwrite",
+        tmp_path,
+        "lab",
+        "download",
+        "labby",
+        lab.id,
+        "-o",
+        str(target),
+        "--overwrite",
         config=config,
-    )  # fmt: skip
+    )
     assert replaced.returncode == 0
     imported = run_cmltui(
         tmp_path, "lab", "import", "labby", str(target), "--title", "From file", config=config
