@@ -151,5 +151,7 @@ def test_ctrl_c_during_a_command_says_so_and_exits_130(tmp_path):
     finally:
         hole.close()
     assert child.returncode == 130, (stdout, stderr)
-    assert stderr == "cmltui: interrupted\n"
+    # Said at once (the blocked AWS call is not waited for), with what was in flight.
+    assert stderr.splitlines()[0] == "cmltui: interrupted (SIGINT)", stderr
+    assert "nothing was waiting for an answer" in stderr
     assert "Traceback" not in log_file(tmp_path).read_text(encoding="utf-8")

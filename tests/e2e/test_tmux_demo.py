@@ -58,7 +58,12 @@ def demo_session(tmp_path):
     def start(width: int, height: int) -> str:
         session = f"cmltui-test-{uuid.uuid4().hex[:8]}"
         marker = tmp_path / f"{session}.exit"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
+        # COLUMNS/LINES (set by pytest's workers) would override the window's size in the app.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("TMUX") and k not in ("COLUMNS", "LINES")
+        }
         command = f"{sys.executable} -m cmltui --demo; echo $? > {marker}"
         subprocess.run(
             [

@@ -1,0 +1,104 @@
+"""What every part of ``FleetController`` shares: its state (declared for the type checker),
+its constants and small helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from cmltui.config import Config
+from cmltui.domain.clock import Clock
+from cmltui.domain.worker import CMLWorker, mask_secret
+from cmltui.services.history import TelemetryHistory
+from cmltui.services.labs import LabsService
+from cmltui.services.ports import (
+    ChangeSetListener,
+    CmlClientPool,
+    FleetGateway,
+    FleetStore,
+)
+from cmltui.services.reconciler import Ec2Reconciler
+from cmltui.services.snapshot import (
+    SourceHealth,
+)
+
+log = logging.getLogger("cmltui.controller")
+
+#: Telemetry history window for the sparklines.
+_HISTORY_WINDOW_SECONDS = 3600.0
+_IDLE_POLICY_ACTOR = "cmltui:idle-policy"
+#: How long an interrupted action may take to show in EC2 before it is given up on.
+_PENDING_ACTION_WAIT = timedelta(minutes=15)
+
+
+def _mask_in(text: str, secret: str) -> str:
+    """``text`` with every copy of ``secret`` replaced by its masked form (last 4 characters)."""
+    return text.replace(secret, mask_secret(secret) or "") if secret else text
+
+
+def _without_region(message: str, region: str) -> str:
+    """The gateway names the region in its messages; the status line names the source already."""
+    return message.removeprefix(f"{region}: ")
+
+
+def current_os_user() -> str:
+    """The OS user recorded as created_by / terminated_by."""
+    try:
+        return getpass.getuser()
+    except Exception:  # getpass raises various errors when no user database entry exists
+        return "unknown"
+
+
+@dataclass
+class _WorkerRuntime:
+    """Per-worker facts the aggregate does not keep: history, errors, CloudWatch CPU."""
+
+    history: TelemetryHistory
+    cml_error: str | None = None
+    cml_error_since: datetime | None = None
+    cloudwatch_cpu: float | None = None
+    cml_cpu_known: bool = False
+    license_checked_at: datetime | None = None
+    version_supported: bool = True
+    #: When the last CML or CloudWatch figures were applied (None: not since start).
+    telemetry_at: datetime | None = None
+
+
+class ControllerBase:
+    """The controller's shared state; each part (a mixin in its own module) uses it."""
+
+    if TYPE_CHECKING:
+        config: Config
+        user: str
+        read_only: bool
+        holder_id: str
+        policy_runner: str | None
+        intents_saved: int
+        notices: list[str]
+        _repository: FleetStore
+        _gateway: FleetGateway
+        _cml_pool: CmlClientPool
+        _clock: Clock
+        _workers: dict[str, CMLWorker]
+        _runtime: dict[str, _WorkerRuntime]
+        _region_errors: dict[str, SourceHealth]
+        _listeners: list[ChangeSetListener]
+        _pending_ids: set[str]
+        _removed_ids: set[str]
+        _last_success_at: datetime | None
+        _all_regions_failing: bool
+        _from_cache: bool
+        _loaded: bool
+        _tasks: list[asyncio.Task[None]]
+        _wake: dict[str, asyncio.Event]
+        _stopping: bool
+        _commit_lock: asyncio.Lock
+        _conflicts_seen: dict[tuple[str, str], datetime]
+        _in_flight: set[str]
+        _reconciler: Ec2Reconciler
+        _history_capacity: int
+        _labs: LabsService | None

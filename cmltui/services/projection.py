@@ -1,0 +1,189 @@
+"""The published view of the fleet: worker snapshots, fleet totals, the error list and change sets.
+
+A part of ``FleetController`` (see ``cmltui.services.controller``): it shares the controller's
+state through ``ControllerBase``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
+from cmltui.domain.worker import CMLWorker
+from cmltui.services.controller_base import (
+    ControllerBase,
+    _WorkerRuntime,
+)
+from cmltui.services.cost import cost_since_start, hourly_cost, uptime_seconds
+from cmltui.services.history import TelemetryHistory
+from cmltui.services.idle_policy import evaluate_idle
+from cmltui.services.ports import (
+    ChangeSetListener,
+)
+from cmltui.services.reconciler import CopyConflict
+from cmltui.services.snapshot import (
+    ChangeSet,
+    FleetTotals,
+    SourceHealth,
+    WorkerSnapshot,
+)
+
+log = logging.getLogger("cmltui.controller")
+
+
+class ProjectionMixin(ControllerBase):
+    def subscribe(self, listener: ChangeSetListener) -> None:
+        self._listeners.append(listener)
+
+    def _runtime_for(self, worker_id: str) -> _WorkerRuntime:
+        runtime = self._runtime.get(worker_id)
+        if runtime is None:
+            runtime = _WorkerRuntime(TelemetryHistory(self._history_capacity))
+            self._runtime[worker_id] = runtime
+        return runtime
+
+    def snapshot(self, worker: CMLWorker, now: datetime | None = None) -> WorkerSnapshot:
+        now = now or self._clock()
+        state = worker.state
+        runtime = self._runtime_for(worker.id)
+        verdict = evaluate_idle(worker, self.config.idle, now)
+        running = state.status == CMLWorkerStatus.RUNNING
+        measured_at = runtime.telemetry_at or state.last_telemetry_at
+        live = running and self._telemetry_is_fresh(measured_at, now)
+        return WorkerSnapshot(
+            id=state.id,
+            name=state.name,
+            region=state.aws_region,
+            aws_instance_id=state.aws_instance_id,
+            instance_type=state.instance_type,
+            ami_id=state.ami_id,
+            ami_name=state.ami_name,
+            status=state.status,
+            # Only a running instance can serve CML, whatever was last seen.
+            service_status=state.service_status if running else CMLServiceStatus.UNAVAILABLE,
+            cml_version=state.cml_version,
+            license_status=state.license_status,
+            license_token_masked=state.license_token,
+            https_endpoint=state.https_endpoint,
+            public_ip=state.public_ip,
+            private_ip=state.private_ip,
+            active_labs_count=state.active_labs_count if live else 0,
+            cpu_utilization=state.cpu_utilization if live else None,
+            memory_utilization=state.memory_utilization if live else None,
+            last_activity_at=state.last_activity_at,
+            created_at=state.created_at,
+            created_by=state.created_by,
+            updated_at=state.updated_at,
+            terminated_at=state.terminated_at,
+            terminated_by=state.terminated_by,
+            last_started_at=state.last_started_at,
+            idle_minutes=verdict.idle_minutes if state.status == CMLWorkerStatus.RUNNING else None,
+            is_idle=verdict.is_idle,
+            auto_stop_in_minutes=verdict.stop_in_minutes if self.config.idle.auto_stop else None,
+            auto_stop_opt_out=state.auto_stop_opt_out,
+            uptime_seconds=uptime_seconds(state, now),
+            hourly_cost_usd=hourly_cost(state, self.config.cost),
+            cost_so_far_usd=cost_since_start(state, self.config.cost, now),
+            last_error=runtime.cml_error,
+            last_error_since=runtime.cml_error_since,
+            tls_insecure=self._cml_pool.tls_insecure,
+            cml_version_supported=runtime.version_supported,
+            cpu_history=tuple(runtime.history.cpu),
+            memory_history=tuple(runtime.history.memory),
+            labs_history=tuple(runtime.history.labs),
+            telemetry_live=live,
+            telemetry_at=measured_at,
+            seen_cpu_utilization=state.cpu_utilization,
+            seen_memory_utilization=state.memory_utilization,
+            seen_active_labs_count=state.active_labs_count,
+            detached=worker.id in self._reconciler.detached_ids(),
+            problems=self._reconciler.problems_of(worker.id),
+        )
+
+    def _telemetry_is_fresh(self, measured_at: datetime | None, now: datetime) -> bool:
+        """Figures count as live for three polling intervals of their sources."""
+        if measured_at is None:
+            return False
+        refresh = self.config.refresh
+        window = 3 * max(refresh.cml_seconds, refresh.cloudwatch_seconds)
+        return (now - measured_at).total_seconds() <= window
+
+    def totals(self, now: datetime | None = None) -> FleetTotals:
+        now = now or self._clock()
+        live = [w for w in self._workers.values() if not w.is_terminated]
+        running = [w for w in live if w.state.status == CMLWorkerStatus.RUNNING]
+        cpus = [w.state.cpu_utilization for w in running if w.state.cpu_utilization is not None]
+        return FleetTotals(
+            total=len(live),
+            running=len(running),
+            stopped=sum(1 for w in live if w.state.status == CMLWorkerStatus.STOPPED),
+            idle=sum(1 for w in running if w.is_idle(self.config.idle.threshold_minutes, now=now)),
+            average_cpu=(sum(cpus) / len(cpus)) if cpus else None,
+            cost_per_hour_usd=sum(hourly_cost(w.state, self.config.cost) for w in live),
+            cost_so_far_usd=sum(cost_since_start(w.state, self.config.cost, now) for w in live),
+        )
+
+    def _errors(self) -> tuple[SourceHealth, ...]:
+        worker_errors = [
+            SourceHealth(f"cml:{self._workers[wid].name}", rt.cml_error, rt.cml_error_since)
+            for wid, rt in self._runtime.items()
+            if rt.cml_error and rt.cml_error_since and wid in self._workers
+        ]
+        region_errors = sorted(self._region_errors.values(), key=lambda h: h.source)
+        instance_errors = [
+            SourceHealth(p.region, p.message, p.since) for p in self._reconciler.problems()
+        ]
+        instance_errors.extend(
+            SourceHealth(c.region, c.describe(), self._conflict_since(c))
+            for c in self._reconciler.conflicts()
+        )
+        return (
+            tuple(region_errors)
+            + tuple(instance_errors)
+            + tuple(sorted(worker_errors, key=lambda h: h.source))
+        )
+
+    def _conflict_since(self, conflict: CopyConflict) -> datetime:
+        key = (conflict.instance.aws_instance_id, conflict.worker_id)
+        return self._conflicts_seen.setdefault(key, self._clock())
+
+    def _change_set(self, worker_ids: Sequence[str], *, full: bool) -> ChangeSet:
+        now = self._clock()
+        return ChangeSet(
+            changed=tuple(
+                self.snapshot(self._workers[i], now) for i in worker_ids if i in self._workers
+            ),
+            removed_ids=tuple(sorted(self._removed_ids)) if not full else (),
+            totals=self.totals(now),
+            errors=self._errors(),
+            last_success_at=self._last_success_at,
+            from_cache=self._from_cache,
+            all_regions_failing=self._all_regions_failing,
+            is_full=full,
+            generated_at=now,
+            policy_runner=self.policy_runner,
+            policy_runner_is_me=self.policy_runner == self.holder_id,
+        )
+
+    def current(self) -> ChangeSet:
+        """Every worker, as it stands."""
+        return self._change_set(list(self._workers), full=True)
+
+    def workers(self) -> list[WorkerSnapshot]:
+        return list(self.current().changed)
+
+    def _publish(self, worker_ids: Sequence[str] | None = None) -> None:
+        ids = list(self._pending_ids if worker_ids is None else worker_ids)
+        change_set = self._change_set(ids, full=False)
+        self._pending_ids.clear()
+        self._removed_ids.clear()
+        for listener in list(self._listeners):
+            try:
+                listener(change_set)
+            except Exception:
+                log.exception("change-set listener failed")
+
+    def _touch(self, worker: CMLWorker) -> None:
+        self._pending_ids.add(worker.id)
