@@ -22,6 +22,7 @@ from cmltui.services.controller_base import (
     _without_region,
 )
 from cmltui.services.discovery import DiscoveredInstance, import_problem
+from cmltui.services.reconciler import CopyConflict
 from cmltui.services.snapshot import (
     ActionResult,
     SourceHealth,
@@ -60,18 +61,64 @@ class AdoptionActionsMixin(ControllerBase):
                 DiscoveredInstance(dto, problem=import_problem(dto, live_keys, set()))
                 for dto in result
             )
+        found.extend(await self._fresh_copies(live_keys, {d.aws_instance_id for d in found}))
+        bound = {
+            w.state.aws_instance_id: w for w in self._workers.values() if w.state.aws_instance_id
+        }
+        return [self._not_already_managed(d, bound) for d in found]
+
+    async def _fresh_copies(
+        self, live_keys: set[str], already: set[str]
+    ) -> list[DiscoveredInstance]:
+        """Copies seen by the last refresh, as EC2 has them now (one lookup per region): a
+        copy terminated since is not offered, and one that lost its managed tag is offered
+        once (as the unmanaged instance discovery found)."""
+        by_region: dict[str, list[CopyConflict]] = {}
         for conflict in self._reconciler.conflicts():
-            dto = conflict.instance
-            if dto.state == CMLWorkerStatus.TERMINATED:
+            if conflict.instance.aws_instance_id not in already:
+                by_region.setdefault(conflict.region, []).append(conflict)
+        offered: list[DiscoveredInstance] = []
+        for region, conflicts in by_region.items():
+            ids = [c.instance.aws_instance_id for c in conflicts]
+            try:
+                now = {
+                    d.aws_instance_id: d
+                    for d in (await self._gateway.lookup_instances(region, ids)).instances
+                }
+            except AwsError as err:
+                log.warning("copies in %s not checked: %s", region, err)
                 continue
-            found.append(
-                DiscoveredInstance(
-                    dto,
-                    copy_of=conflict.worker_name,
-                    problem=import_problem(dto, live_keys, set()),
+            for conflict in conflicts:
+                dto = now.get(conflict.instance.aws_instance_id)
+                if dto is None or dto.state in (
+                    CMLWorkerStatus.TERMINATED,
+                    CMLWorkerStatus.SHUTTING_DOWN,
+                ):
+                    continue
+                if dto.worker_id != conflict.worker_id:
+                    continue  # re-tagged since: no longer a copy of that worker
+                offered.append(
+                    DiscoveredInstance(
+                        dto,
+                        copy_of=conflict.worker_name,
+                        problem=import_problem(dto, live_keys, set()),
+                    )
                 )
-            )
-        return found
+        return offered
+
+    @staticmethod
+    def _not_already_managed(
+        found: DiscoveredInstance, bound: dict[str, CMLWorker]
+    ) -> DiscoveredInstance:
+        """An instance that already backs a worker (a detached one) is not importable."""
+        owner = bound.get(found.aws_instance_id)
+        if owner is None:
+            return found
+        return DiscoveredInstance(
+            found.instance,
+            copy_of=found.copy_of,
+            problem=f"it is the instance of {visible(owner.name)} (detached): re-tag it (T)",
+        )
 
     def discovery_errors(self) -> list[str]:
         """The regions whose last discovery failed, as status-line lines."""

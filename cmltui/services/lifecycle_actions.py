@@ -28,8 +28,10 @@ log = logging.getLogger("cmltui.controller")
 
 class LifecycleActionsMixin(ControllerBase):
     def _resolve(self, worker_ids: Sequence[str]) -> tuple[list[CMLWorker], list[str]]:
-        found, missing = [], []
-        for worker_id in worker_ids:
+        """The workers named, each once (a repeated id is one target), and the unknown ids."""
+        found: list[CMLWorker] = []
+        missing: list[str] = []
+        for worker_id in dict.fromkeys(worker_ids):
             worker = self._workers.get(worker_id)
             if worker is None:
                 missing.append(f"{worker_id}: no such worker")
