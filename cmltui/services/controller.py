@@ -113,6 +113,8 @@ class FleetController(
         self.intents_saved = 0
         #: Request tokens whose calls this process has sent and not yet had answered.
         self._in_flight: set[str] = set()
+        #: The uptime/idle step each row was last published at (see ``_touch_time_derived``).
+        self._time_keys: dict[str, tuple[int | None, int | None]] = {}
         self._reconciler = Ec2Reconciler(
             self._workers,
             clock=clock,

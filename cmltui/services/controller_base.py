@@ -102,3 +102,4 @@ class ControllerBase:
         _reconciler: Ec2Reconciler
         _history_capacity: int
         _labs: LabsService | None
+        _time_keys: dict[str, tuple[int | None, int | None]]

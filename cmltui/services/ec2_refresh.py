@@ -118,6 +118,7 @@ class Ec2RefreshMixin(ControllerBase):
         await self._expire_pending_actions(answered)
         await self._apply_idle_policy()
         await self._commit()
+        self._touch_time_derived()
         self._publish()
 
     async def _expire_pending_actions(self, regions: set[str]) -> None:

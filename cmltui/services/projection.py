@@ -185,5 +185,35 @@ class ProjectionMixin(ControllerBase):
             except Exception:
                 log.exception("change-set listener failed")
 
+    def _touch_time_derived(self) -> None:
+        """Rows whose shown uptime or idle time moved on since they were last published.
+
+        Only changed rows are published; uptime and idle time change with the clock alone, so
+        a row that changed nothing else would show them frozen. Minutes are what is shown past
+        the first minute, so most rows are republished about once a minute.
+        """
+        now = self._clock()
+        for worker in self._workers.values():
+            if worker.state.status != CMLWorkerStatus.RUNNING:
+                continue
+            key = (
+                _shown_step(uptime_seconds(worker.state, now)),
+                _shown_step(
+                    (now - worker.state.last_activity_at).total_seconds()
+                    if worker.state.last_activity_at
+                    else None
+                ),
+            )
+            if self._time_keys.get(worker.id) != key:
+                self._time_keys[worker.id] = key
+                self._pending_ids.add(worker.id)
+
     def _touch(self, worker: CMLWorker) -> None:
         self._pending_ids.add(worker.id)
+
+
+def _shown_step(seconds: float | None) -> int | None:
+    """The step at which a duration's text changes: 5 s under a minute, then a minute."""
+    if seconds is None:
+        return None
+    return int(seconds // 5) if seconds < 60 else 100 + int(seconds // 60)

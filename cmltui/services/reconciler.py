@@ -155,7 +155,10 @@ class Ec2Reconciler:
                 continue
             if state.aws_instance_id in seen:
                 continue
-            if state.created_at is not None and now - state.created_at < NEW_INSTANCE_GRACE:
+            # Only a launch cmltui just made may not be listed yet (EC2 is eventually
+            # consistent); an imported or older worker is looked up at once.
+            just_launched = state.status == CMLWorkerStatus.PENDING and state.created_at
+            if just_launched and now - state.created_at < NEW_INSTANCE_GRACE:
                 continue
             missing.append(state.aws_instance_id)
         return sorted(missing)

@@ -357,3 +357,23 @@ async def test_an_unexpected_loop_error_is_shown_until_it_clears(fleet):
         assert not any("boom" in h.error for h in published[-1].errors)
     finally:
         await controller.stop()
+
+
+async def test_uptime_and_idle_move_on_for_rows_that_change_nothing_else(fleet):
+    """Only changed rows are published; a quiet row must still show its uptime moving on."""
+    instance_id = await fleet.launch("quiet-row")
+    fleet.cml.worker(instance_id).set_faults(http_500=True)  # no telemetry changes either
+    controller = fleet.make_controller()
+    published = []
+    controller.subscribe(published.append)
+    await controller.refresh_once()
+    first = next(w for cs in published for w in cs.changed if w.name == "quiet-row")
+    published.clear()
+    fleet.clock.advance(minutes=3)
+    await controller.refresh_ec2()
+    later = [w for cs in published for w in cs.changed if w.name == "quiet-row"]
+    assert later, "republished because its shown uptime changed"
+    assert later[-1].uptime_seconds - first.uptime_seconds >= 180
+    published.clear()
+    await controller.refresh_ec2()  # same minute: nothing to republish
+    assert not [w for cs in published for w in cs.changed if w.name == "quiet-row"]
