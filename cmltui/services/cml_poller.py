@@ -17,6 +17,7 @@ import logging
 from datetime import datetime
 
 from cmltui.cml.errors import CmlError, CmlNotReadyError
+from cmltui.cml.models import CmlActivityEvent, CmlLab, CmlLicensing, CmlSystemStats
 from cmltui.cml.status_map import service_status_for
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
 from cmltui.domain.errors import DomainError
@@ -101,21 +102,22 @@ class CmlPollerMixin(ControllerBase):
             >= self.config.refresh.cml_license_seconds
         )
         # Activity first: its lab events tell the client which labs need reading again.
-        activity: object
+        activity: list[CmlActivityEvent] | CmlError
         try:
             activity = await client.new_activity_events()
         except CmlError as err:
             activity = err
-        calls = [client.system_stats(), client.labs()]
-        if license_due:
-            calls.append(client.licensing())
-        results = [*await asyncio.gather(*calls, return_exceptions=True), activity]
-        stats, labs = results[0], results[1]
+        stats, labs, licensing = await asyncio.gather(
+            client.system_stats(),
+            client.labs(),
+            _licensing_if(client, license_due),
+            return_exceptions=True,
+        )
+        results = (stats, labs, licensing, activity)
         errors = [r for r in results if isinstance(r, BaseException)]
         unexpected = [r for r in errors if not isinstance(r, CmlError)]
         if unexpected:
             log.error("unexpected CML client error: %r", unexpected[0])
-        licensing = results[2] if license_due else None
         if licensing is not None and not isinstance(licensing, BaseException):
             runtime.license_checked_at = now
             worker.update_license(licensing.license_status)
@@ -129,7 +131,14 @@ class CmlPollerMixin(ControllerBase):
             worker.update_service_status(CMLServiceStatus.ERROR, endpoint)
         self._set_cml_error(worker, first_error.reason if first_error else None)
 
-    def _apply_cml_telemetry(self, worker: CMLWorker, stats, labs, activity, now: datetime) -> None:
+    def _apply_cml_telemetry(
+        self,
+        worker: CMLWorker,
+        stats: CmlSystemStats | BaseException,
+        labs: list[CmlLab] | BaseException,
+        activity: list[CmlActivityEvent] | CmlError,
+        now: datetime,
+    ) -> None:
         runtime = self._runtime_for(worker.id)
         state = worker.state
         cpu = memory = None
@@ -177,6 +186,7 @@ class CmlPollerMixin(ControllerBase):
         await asyncio.gather(*(self._poll_worker_safely(w) for w in targets))
         await self._apply_idle_policy()
         await self._commit()
+        self._touch_time_derived()
         self._publish()
 
     async def _poll_worker_safely(self, worker: CMLWorker) -> None:
@@ -187,3 +197,8 @@ class CmlPollerMixin(ControllerBase):
             self._set_cml_error(worker, f"unexpected error: {type(err).__name__}")
         if worker.uncommitted_events:
             self._touch(worker)
+
+
+async def _licensing_if(client: CmlClient, due: bool) -> CmlLicensing | None:
+    """The licence state when due (one request), else None (no request)."""
+    return await client.licensing() if due else None

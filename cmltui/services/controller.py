@@ -104,7 +104,7 @@ class FleetController(
         self._all_regions_failing = False
         self._from_cache = True
         self._loaded = False
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._wake: dict[str, asyncio.Event] = {}
         self._stopping = False
         self._commit_lock = asyncio.Lock()
@@ -114,7 +114,7 @@ class FleetController(
         #: Request tokens whose calls this process has sent and not yet had answered.
         self._in_flight: set[str] = set()
         #: The uptime/idle step each row was last published at (see ``_touch_time_derived``).
-        self._time_keys: dict[str, tuple[int | None, int | None]] = {}
+        self._time_keys: dict[str, tuple[int | None, int | None, int]] = {}
         self._reconciler = Ec2Reconciler(
             self._workers,
             clock=clock,

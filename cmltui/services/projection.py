@@ -186,7 +186,8 @@ class ProjectionMixin(ControllerBase):
                 log.exception("change-set listener failed")
 
     def _touch_time_derived(self) -> None:
-        """Rows whose shown uptime or idle time moved on since they were last published.
+        """Rows whose shown uptime or idle time moved on, or whose figures went stale, since
+        they were last published.
 
         Only changed rows are published; uptime and idle time change with the clock alone, so
         a row that changed nothing else would show them frozen. Minutes are what is shown past
@@ -196,6 +197,10 @@ class ProjectionMixin(ControllerBase):
         for worker in self._workers.values():
             if worker.state.status != CMLWorkerStatus.RUNNING:
                 continue
+            runtime = self._runtime_for(worker.id)
+            live = self._telemetry_is_fresh(
+                runtime.telemetry_at or worker.state.last_telemetry_at, now
+            )
             key = (
                 _shown_step(uptime_seconds(worker.state, now)),
                 _shown_step(
@@ -203,6 +208,7 @@ class ProjectionMixin(ControllerBase):
                     if worker.state.last_activity_at
                     else None
                 ),
+                int(live),
             )
             if self._time_keys.get(worker.id) != key:
                 self._time_keys[worker.id] = key

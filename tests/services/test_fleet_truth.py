@@ -282,7 +282,12 @@ async def test_running_figures_go_stale_when_cml_stops_answering(fleet):
     assert _by_name(controller)["quiet"].telemetry_live
     fleet.cml.worker(instance_id).set_faults(connection="reset")
     fleet.clock.advance(minutes=10)
+    published = []
+    controller.subscribe(published.append)
     await controller.refresh_cml()
+    # Published as stale too (the table shows only what is published).
+    shown = [w for cs in published for w in cs.changed if w.name == "quiet"]
+    assert shown and not shown[-1].telemetry_live and shown[-1].cpu_utilization is None
     quiet = _by_name(controller)["quiet"]
     assert not quiet.telemetry_live and quiet.cpu_utilization is None
     assert quiet.last_error

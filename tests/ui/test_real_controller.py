@@ -106,10 +106,11 @@ async def test_terminate_needs_the_name(make_fleet, open_app):
         await pilot.press("ctrl+d")
         dialog = app.screen
         assert isinstance(dialog, TerminateScreen)
-        assert app.focused.id == "cancel"
+        # The field has the focus: what is typed at once is never dropped (issue 15).
+        assert app.focused.id == "confirm-text"
+        assert "doomed" not in dialog.query_one("#confirm-text", Input).placeholder
         confirm = dialog.query_one("#confirm", Button)
         assert confirm.disabled
-        dialog.query_one("#confirm-text", Input).focus()
         await pilot.press(*"keeper", "enter")
         await pilot.pause()
         assert app.screen is dialog and confirm.disabled
@@ -129,7 +130,10 @@ async def test_terminate_cancel_sends_nothing(make_fleet, open_app):
     async with open_app(fleet) as (app, pilot):
         await pilot.press("ctrl+d")
         assert isinstance(app.screen, TerminateScreen)
-        await pilot.press("enter")  # Cancel has the focus
+        await pilot.press("enter")  # an empty field: Enter does nothing
+        await pilot.pause()
+        assert isinstance(app.screen, TerminateScreen)
+        await pilot.press("escape")  # esc cancels
         await settle(app, pilot)
         assert app.screen is app.main_screen
         assert status_of(fleet, "safe") == CMLWorkerStatus.RUNNING

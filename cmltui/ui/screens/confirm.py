@@ -107,7 +107,8 @@ class ConfirmScreen(Dialog[bool]):
 
 
 class TerminateScreen(Dialog[bool]):
-    """Red, Cancel focused, and the Terminate button stays disabled until the name is typed."""
+    """Red; the field has the focus (what is typed is never dropped), Enter does nothing until
+    the name matches, esc cancels, and Terminate stays disabled until then."""
 
     BINDINGS = [close_binding("escape", "cancel", "Cancel")]
 
@@ -141,13 +142,16 @@ class TerminateScreen(Dialog[bool]):
                 yield Static(Text(note, style="bold yellow"), classes="dialog-hidden")
             yield names_list(self.targets)
             yield Static(Text(prompt))
-            yield Input(placeholder=self.expected, id="confirm-text")
+            # The placeholder says what to type without being the answer (a field that shows
+            # the name looks filled in).
+            placeholder = "the number of workers" if self.by_count else "the name shown above"
+            yield Input(placeholder=placeholder, id="confirm-text")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="default")
                 yield Button("Terminate", id="confirm", variant="error", disabled=True)
 
     def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
+        self.query_one("#confirm-text", Input).focus()
 
     @property
     def confirmed(self) -> bool:
