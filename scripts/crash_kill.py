@@ -9,8 +9,18 @@ The parent kills the child at a random moment, then checks that the data file lo
 holds every event the child reported as committed. (Telemetry events are pruned by retention
 on purpose, so the lifecycle events are what is checked one by one.)
 
-Run: ``python scripts/crash_kill.py [--kills 200] [--seed 1] [--workers 6] [--max-delay 1.5]``.
-Exit code 0 when every kill left a loadable file holding everything committed, 1 otherwise.
+With ``--hold-answers`` (issue 12, intent first) the fault wrapper in front of moto holds every
+StopInstances, StartInstances, TerminateInstances and RunInstances answer for a random 0.2-2 s, so
+that many kills land after a call went out and before its answer; each child acts as its own
+user (``crash-child-N``) and also creates and terminates workers. After the last kill a fresh
+controller reconciles (the real clock, then 16 min ahead), and the parent checks the trail: every
+status change an intent asked for carries that intent's actor (terminated_by likewise, a create
+is never ``ec2-sync``'s), every intent has an outcome or is its worker's pending action, no event
+is lost or recorded twice, and no instance runs without its worker (see ``_crash_checks.py``).
+
+Run: ``python scripts/crash_kill.py [--kills 200] [--seed 1] [--workers 6] [--max-delay 1.5]
+[--hold-answers]``. Exit code 0 when every kill left a loadable file holding everything
+committed (and, with ``--hold-answers``, every check above held), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,13 +65,53 @@ def _committed_since(store, last_reported: int) -> tuple[int, list[int]]:
     return new[-1], lifecycle
 
 
-async def _child_loop(config_path: Path, report_path: Path, seed: int) -> None:
+async def _hold_mode_actions(controller, rng: random.Random, target: int) -> None:
+    """Stop, start, create and terminate (in a random order), then an opt-out, as in a
+    ``--hold-answers`` run: every lifecycle call's answer is held by the parent's fault wrapper."""
+    from cmltui.domain.enums import CMLWorkerStatus
+
+    live = [w for w in controller.workers() if w.status != CMLWorkerStatus.TERMINATED]
+    bound = [w for w in live if w.aws_instance_id]
+    running = [w.id for w in bound if w.status == CMLWorkerStatus.RUNNING]
+    stopped = [w.id for w in bound if w.status == CMLWorkerStatus.STOPPED]
+    plan: list[tuple[str, str]] = []
+    if running and rng.random() < 0.4:
+        plan.append(("stop", rng.choice(running)))
+    if stopped and rng.random() < 0.4:
+        plan.append(("start", rng.choice(stopped)))
+    if len(live) < target + 2 and rng.random() < 0.3:
+        plan.append(("create", f"ck-{rng.randrange(16**8):08x}"))
+    if len(live) > max(2, target - 2) and rng.random() < 0.3:
+        # Any live worker, one whose create is still unanswered included.
+        plan.append(("terminate", rng.choice(live).id))
+    rng.shuffle(plan)
+    for verb, what in plan:
+        if verb == "stop":
+            await controller.stop_workers([what])
+        elif verb == "start":
+            await controller.start_workers([what])
+        elif verb == "terminate":
+            await controller.terminate_workers([what])
+        else:
+            await controller.create_worker(what, rng.choice(controller.config.regions))
+    if bound:
+        target_worker = rng.choice(bound)
+        await controller.set_auto_stop_opt_out(
+            [target_worker.id], not target_worker.auto_stop_opt_out
+        )
+
+
+async def _child_loop(
+    config_path: Path, report_path: Path, seed: int, actor: str | None = None, target: int = 0
+) -> None:
+    """``target`` > 0: the ``--hold-answers`` child (its own actor, creates and terminates,
+    ready as soon as it has loaded, so that kills land anywhere in its first cycle too)."""
     from cmltui.config import load_config
     from cmltui.domain.enums import CMLWorkerStatus
     from cmltui.wiring import build_runtime
 
     config, _, _ = load_config(config_path)
-    runtime = build_runtime(config)
+    runtime = build_runtime(config, user=actor)
     store = runtime.store
     if store.read_only:
         raise SystemExit("the data file is locked: the previous child is still alive")
@@ -70,9 +121,15 @@ async def _child_loop(config_path: Path, report_path: Path, seed: int) -> None:
     last_reported = store.event_sequence_numbers()[-1] if store.event_sequence_numbers() else 0
     cycle = 0
     await controller.load()
+    if target:
+        print(READY, flush=True)
     while True:
         cycle += 1
         await controller.refresh_once()
+        if target:
+            await _hold_mode_actions(controller, rng, target)
+            last_reported = _report_committed(store, fd, cycle, last_reported)
+            continue
         workers = [w for w in controller.workers() if w.aws_instance_id]
         running = [w.id for w in workers if w.status == CMLWorkerStatus.RUNNING]
         stopped = [w.id for w in workers if w.status == CMLWorkerStatus.STOPPED]
@@ -92,11 +149,27 @@ async def _child_loop(config_path: Path, report_path: Path, seed: int) -> None:
             print(READY, flush=True)
 
 
-def run_child(config_path: Path, report_path: Path, seed: int, log_dir: Path) -> None:
+def _report_committed(store, fd: int, cycle: int, last_reported: int) -> int:
+    """Report what reached the disk since ``last_reported``; returns the new last reported."""
+    if store.pending_write:
+        return last_reported  # not on disk: nothing to report
+    last_seq, lifecycle = _committed_since(store, last_reported)
+    _report(fd, {"cycle": cycle, "last_seq": last_seq, "lifecycle": lifecycle})
+    return last_seq
+
+
+def run_child(
+    config_path: Path,
+    report_path: Path,
+    seed: int,
+    log_dir: Path,
+    actor: str | None = None,
+    target: int = 0,
+) -> None:
     from cmltui.wiring import setup_logging
 
     setup_logging(log_dir)
-    asyncio.run(_child_loop(config_path, report_path, seed))
+    asyncio.run(_child_loop(config_path, report_path, seed, actor, target))
 
 
 # ---------------------------------------------------------------------------- the parent
@@ -196,8 +269,17 @@ def run_parent(args: argparse.Namespace) -> int:
     }
     started = time.monotonic()
     child_errors = open(work / "child-stderr.log", "ab")  # noqa: SIM115 (closed below)
+    holder = hold = None
+    if args.hold_answers:
+        from _crash_checks import AnswerHolder
+
+        holder_rng = random.Random(rng.randrange(1 << 30))
+        holder = AnswerHolder(fleet.moto.faults, holder_rng, args.hold_min, args.hold_max)
+        hold = HoldTally()
     try:
         for kill_number in range(1, args.kills + 1):
+            extra = ["--actor", f"crash-child-{kill_number}", "--target", str(args.workers)]
+            child_started = time.monotonic()
             child = subprocess.Popen(  # noqa: S603 (our own script, no shell)
                 [
                     sys.executable,
@@ -207,6 +289,7 @@ def run_parent(args: argparse.Namespace) -> int:
                     str(report_path),
                     str(rng.randrange(1 << 30)),
                     str(work / "log"),
+                    *(extra if holder else []),
                 ],
                 stdout=subprocess.PIPE,
                 stderr=child_errors,
@@ -227,8 +310,13 @@ def run_parent(args: argparse.Namespace) -> int:
                 tally.problems.append(f"kill {kill_number}: the child did not start: {tail}")
                 break
             time.sleep(rng.uniform(0, args.max_delay))
+            moment = time.monotonic()
             os.kill(child.pid, signal.SIGKILL)
             child.wait(timeout=30)
+            if holder is not None and hold is not None:
+                held = holder.held_at(moment, since=child_started)
+                if held:
+                    hold.kills_while_held[held] += 1
             child.stdout.close()
             tally.kills += 1
             tally.temp_files_left += (data_dir / "cmltui.json.tmp").exists()
@@ -236,18 +324,70 @@ def run_parent(args: argparse.Namespace) -> int:
             _check_data_file(data_dir, tally, kill_number)
             if args.verbose:
                 print(f"kill {kill_number}: {len(tally.committed_events)} events", flush=True)
+        if holder is not None and hold is not None and tally.kills == args.kills:
+            holder.release()  # every held call is answered (it happens, as in AWS)
+            hold.actions_sent = holder.requests
+            _final_checks(fleet, info, tally, hold)
     finally:
         child_errors.close()
+        if holder is not None:
+            holder.release(timeout=5)
         fleet.stop()
         if not args.keep:
             import shutil
 
             shutil.rmtree(work, ignore_errors=True)
     summary = tally.summary()
+    if hold is not None:
+        summary["hold_answers"] = hold.summary()
     summary["seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(summary, indent=2))
     ok = tally.kills == args.kills and tally.loads_ok == tally.kills and not tally.problems
+    if hold is not None:
+        ok = ok and hold.checked and not hold.problems
     return 0 if ok else 1
+
+
+@dataclass
+class HoldTally:
+    """What ``--hold-answers`` adds to the summary."""
+
+    kills_while_held: Counter = field(default_factory=Counter)
+    actions_sent: Counter = field(default_factory=Counter)
+    reconciliation: dict = field(default_factory=dict)
+    trail: dict = field(default_factory=dict)
+    leaked_instances: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    checked: bool = False
+
+    def summary(self) -> dict:
+        return {
+            "actions_sent": sum(self.actions_sent.values()),
+            "actions_sent_by_call": dict(sorted(self.actions_sent.items())),
+            "kills_while_an_answer_was_held": sum(self.kills_while_held.values()),
+            "kills_while_held_by_call": dict(sorted(self.kills_while_held.items())),
+            **self.trail,
+            **self.reconciliation,
+            "instances_without_a_live_worker": self.leaked_instances,
+            "problems": self.problems[:30],
+        }
+
+
+def _final_checks(fleet, info, tally: Tally, hold: HoldTally) -> None:
+    """The next cmltui after the last kill reconciles; then the data file is checked again."""
+    from _crash_checks import check_trail, final_reconciliation, leaked_instances
+
+    data_dir = Path(info.data_dir)
+    hold.reconciliation = final_reconciliation(Path(info.config_path), "crash-kill-reconciler")
+    loads_before = tally.loads_ok
+    _check_data_file(data_dir, tally, tally.kills + 1)  # nothing committed lost by it either
+    tally.loads_ok = loads_before  # loads_ok counts the loads after a kill
+    trail = check_trail(data_dir)
+    hold.trail = trail.summary()
+    hold.problems.extend(trail.problems)
+    hold.leaked_instances = leaked_instances(info.aws_endpoint_url, fleet.regions, data_dir)
+    hold.problems.extend(f"no live worker for {i}" for i in hold.leaked_instances)
+    hold.checked = True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,18 +396,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=6, help="workers in the demo fleet (6)")
     parser.add_argument(
-        "--max-delay", type=float, default=1.5, help="longest wait before a kill, seconds (1.5)"
+        "--max-delay",
+        type=float,
+        default=None,
+        help="longest wait before a kill, seconds (1.5; 4 with --hold-answers)",
     )
     parser.add_argument(
         "--start-timeout", type=float, default=60.0, help="longest wait for a child to start"
     )
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument(
+        "--hold-answers",
+        action="store_true",
+        help="hold every start/stop/terminate/run answer for a random time; check the intents",
+    )
+    parser.add_argument("--hold-min", type=float, default=0.2, help="shortest hold, s (0.2)")
+    parser.add_argument("--hold-max", type=float, default=2.0, help="longest hold, s (2.0)")
     parser.add_argument("--child", nargs=4, metavar=("CONFIG", "REPORT", "SEED", "LOGDIR"))
+    parser.add_argument("--actor", help=argparse.SUPPRESS)  # the child's user
+    parser.add_argument("--target", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.max_delay is None:
+        args.max_delay = 4.0 if args.hold_answers else 1.5
     if args.child:
         config, report, seed, log_dir = args.child
-        run_child(Path(config), Path(report), int(seed), Path(log_dir))
+        run_child(Path(config), Path(report), int(seed), Path(log_dir), args.actor, args.target)
         return 0
     return run_parent(args)
 

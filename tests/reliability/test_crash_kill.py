@@ -7,8 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.reliability.test_intent_kills import DEFECT_REASON, PENDING_TERMINATE_DEFECT
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "crash_kill.py"
 KILLS = 15
+HOLD_KILLS = 10
 
 
 def test_random_sigkills_of_a_working_cmltui_lose_no_committed_event():
@@ -29,3 +34,46 @@ def test_random_sigkills_of_a_working_cmltui_lose_no_committed_event():
     assert summary["cycles_committed"] >= KILLS
     assert summary["events_committed_and_checked"] > 0
     assert summary["event_checks"] >= summary["events_committed_and_checked"]
+
+
+@pytest.mark.slow
+# A terminate killed while its answer is held is still recorded as an outside change until the
+# reconciler is fixed (tests/reliability/test_intent_kills.py, defect 1): until then this run
+# may fail. Defect 3 there (a superseded in-flight intent) can also fail it, rarely (2 actions
+# in 3 runs of 120 kills).
+@pytest.mark.xfail(PENDING_TERMINATE_DEFECT, reason=DEFECT_REASON, strict=False)
+def test_kills_while_aws_holds_the_answer_leave_no_action_without_its_actor():
+    """Issue 12, intent first: stops, starts, creates and terminates, many killed after their
+    call went out and before its answer; the next cmltui attributes each to who asked."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--hold-answers",
+            "--kills",
+            str(HOLD_KILLS),
+            "--max-delay",
+            "3",
+            "--seed",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    summary = json.loads(result.stdout)
+    hold = summary["hold_answers"]
+    assert hold["actions_without_actor"] == 0, hold["problems"]
+    assert hold["intents_without_outcome"] == 0 and hold["duplicated_events"] == 0
+    assert hold["instances_without_a_live_worker"] == []
+    assert summary["kills"] == summary["loads_ok"] == HOLD_KILLS
+    assert summary["lost"] == 0 and summary["problems"] == [] and hold["problems"] == []
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Not vacuous: calls went out, kills landed while AWS held an answer, and what those left
+    # was completed by the next cmltui and checked against who asked.
+    assert hold["actions_sent"] > 0 and hold["intents"] > 0
+    assert hold["kills_while_an_answer_was_held"] > 0
+    assert hold["intents_confirmed_after_a_kill"] > 0
+    assert hold["status_changes_checked_against_their_intent"] > 0
