@@ -140,14 +140,15 @@ class ShiftedClock:
 
 
 def _pending_tokens(data_dir: Path) -> dict[str, str]:
+    """Open (unanswered) intents' tokens -> worker id."""
     from cmltui.store import open_store
 
     store = open_store(data_dir, read_only=True)
     try:
         return {
-            w.id: w.state.pending_action.request_token
+            action.request_token: w.id
             for w in store.all_workers()
-            if w.state.pending_action is not None
+            for action in w.state.open_actions()
         }
     finally:
         store.close()
@@ -269,12 +270,14 @@ def check_trail(data_dir: Path) -> TrailCheck:
         by_worker.setdefault(envelope.subject, []).append(envelope)
     for worker_id, trail in by_worker.items():
         worker = workers.get(worker_id)
-        pending = worker.state.pending_action if worker is not None else None
-        _check_worker(worker_id, trail, pending.request_token if pending else None, result)
+        open_tokens = (
+            {a.request_token for a in worker.state.open_actions()} if worker is not None else set()
+        )
+        _check_worker(worker_id, trail, open_tokens, result)
     return result
 
 
-def _check_worker(worker_id: str, trail: list, pending_token: str | None, out: TrailCheck) -> None:
+def _check_worker(worker_id: str, trail: list, open_tokens: set[str], out: TrailCheck) -> None:
     short = worker_id if len(worker_id) <= 12 else worker_id[:8]
     # Intents that may still take effect, per family: (token, actor). A failed call had none.
     asking: dict[str, dict[str, str | None]] = {"start": {}, "stop": {}, "terminate": {}}
@@ -348,7 +351,7 @@ def _check_worker(worker_id: str, trail: list, pending_token: str | None, out: T
     for e in trail:
         if e.type != REQUESTED or e.data["request_token"] in done:
             continue
-        if e.data["request_token"] == pending_token:
+        if e.data["request_token"] in open_tokens:
             out.intents_pending += 1
         else:
             out.intents_without_outcome += 1

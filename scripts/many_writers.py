@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -77,8 +78,9 @@ class Run:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _cron_loop(actor: str, names: list[str], config_path: Path, env: dict, stop_at: float,
-               run: Run, seed: int) -> None:
+def _cron_loop(
+    actor: str, names: list[str], config_path: Path, env: dict, stop_at: float, run: Run, seed: int
+) -> None:
     rng = random.Random(seed)
     verbs = [["start"], ["stop"], ["auto-stop", "on"], ["auto-stop", "off"]]
     while time.monotonic() < stop_at:
@@ -102,15 +104,18 @@ def _cron_loop(actor: str, names: list[str], config_path: Path, env: dict, stop_
             returncode = proc.wait(timeout=120)
         with run.lock:
             run.command_kills += returncode is None
-            run.commands.append(
-                Command(actor, verb, name, started, datetime.now(UTC), returncode)
-            )
+            run.commands.append(Command(actor, verb, name, started, datetime.now(UTC), returncode))
 
 
 def _start_dashboard(config_path: Path, work: Path, env: dict) -> subprocess.Popen:
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, str(Path(__file__).resolve()), "--dashboard", str(config_path),
-         str(work / "log")],
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--dashboard",
+            str(config_path),
+            str(work / "log"),
+        ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=open(work / "dashboard-stderr.log", "ab"),  # noqa: SIM115
@@ -142,9 +147,10 @@ def _check(data_dir: Path, run: Run) -> dict:
         # No status change recorded twice in a row (two processes observing the same thing).
         duplicates = 0
         for events in by_worker.values():
-            statuses = [(e.data["old_status"], e.data["new_status"]) for e in events
-                        if e.type == STATUS]
-            twice = [a for a, b in zip(statuses, statuses[1:], strict=False) if a == b]
+            statuses = [
+                (e.data["old_status"], e.data["new_status"]) for e in events if e.type == STATUS
+            ]
+            twice = [a for a, b in itertools.pairwise(statuses) if a == b]
             duplicates += len(twice)
             if twice:
                 problems.append(f"{events[0].subject}: {twice[0]} twice; trail {statuses}")
@@ -153,17 +159,21 @@ def _check(data_dir: Path, run: Run) -> dict:
         # Every start/stop that exited 0 has its intent, by its user, in its time.
         matched = 0
         used: set[str] = set()
-        lifecycle_ok = [c for c in run.commands if c.returncode == 0 and c.verb[0] in
-                        ("start", "stop")]
+        lifecycle_ok = [
+            c for c in run.commands if c.returncode == 0 and c.verb[0] in ("start", "stop")
+        ]
         for command in lifecycle_ok:
             events = by_worker.get(names.get(command.name, ""), [])
             found = next(
                 (
-                    e for e in events
-                    if e.type == REQUESTED and e.id not in used
+                    e
+                    for e in events
+                    if e.type == REQUESTED
+                    and e.id not in used
                     and e.data["action"] == command.verb[0]
                     and e.data["requested_by"] == command.actor
-                    and command.started - timedelta(seconds=2) <= e.time
+                    and command.started - timedelta(seconds=2)
+                    <= e.time
                     <= command.ended + timedelta(seconds=2)
                 ),
                 None,
@@ -178,13 +188,12 @@ def _check(data_dir: Path, run: Run) -> dict:
         for worker_id, events in by_worker.items():
             done = {e.data["request_token"] for e in events if e.type == COMPLETED}
             pending = workers.get(worker_id)
-            pending_token = (
-                pending.state.pending_action.request_token
-                if pending is not None and pending.state.pending_action else None
+            open_tokens = (
+                {a.request_token for a in pending.state.open_actions()} if pending else set()
             )
             for e in events:
                 if e.type == REQUESTED and e.data["request_token"] not in done:
-                    if e.data["request_token"] != pending_token:
+                    if e.data["request_token"] not in open_tokens:
                         problems.append(f"intent {e.data['request_token']} has no outcome")
                     else:
                         open_intents += 1

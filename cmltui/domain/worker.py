@@ -33,8 +33,9 @@ from cmltui.domain.worker_state import CMLWorkerState, PendingAction
 
 __all__ = ["CMLWorker", "CMLWorkerState", "PendingAction", "mask_secret"]
 
-#: What two states may differ in and still be the same (see ``rebase``).
-_NOT_COMPARED = frozenset({"version", "updated_at"})
+#: What two states may differ in and still be the same (see ``rebase``). A set, never changed:
+#: pydantic's ``exclude`` is typed for a set, not a frozenset.
+_NOT_COMPARED: set[str] = {"version", "updated_at"}
 
 #: EC2 states that show a requested lifecycle action happened (when its caller died first).
 _CONFIRMED_BY: dict[str, frozenset[CMLWorkerStatus]] = {
@@ -183,14 +184,20 @@ class CMLWorker(WorkerIntents):
         if self.is_terminated or new_status == self.state.status:
             return False
         now = self._clock()
-        pending = self.state.pending_action
-        # An observed change that a pending (interrupted) action asked for is that action's.
-        confirms = (
-            pending is not None
-            and changed_by is None
-            and new_status in _CONFIRMED_BY.get(pending.action, frozenset())
-        )
-        if confirms and pending is not None:
+        # An observed change that an open (interrupted) action asked for is that action's:
+        # the newest one that asked for it.
+        pending = None
+        if changed_by is None:
+            pending = next(
+                (
+                    a
+                    for a in self.state.open_actions()
+                    if new_status in _CONFIRMED_BY.get(a.action, frozenset())
+                ),
+                None,
+            )
+        confirms = pending is not None
+        if pending is not None:
             changed_by = pending.requested_by
         self._record(
             CMLWorkerStatusUpdatedDomainEvent(
@@ -268,8 +275,8 @@ class CMLWorker(WorkerIntents):
                 assigned_at=self._clock(),
             )
         )
-        pending = self.state.pending_action
-        if pending is not None and pending.action == "create" and first_binding:
+        pending = next((a for a in self.state.open_actions() if a.action == "create"), None)
+        if pending is not None and first_binding:
             # The create's caller died before recording its answer: EC2 shows the instance.
             self.complete_action(
                 pending.request_token, "confirmed", f"EC2 shows instance {aws_instance_id}"

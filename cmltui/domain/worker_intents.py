@@ -43,13 +43,11 @@ class WorkerIntents:
     ) -> PendingAction:
         """Record an action before its AWS or CML call goes out (intent first).
 
-        The caller checks the action is allowed first (``check_can_*``); a newer request
-        replaces an older pending one, which is recorded as superseded. ``target`` names what
-        it acts on inside the worker (a lab), when not the worker itself.
+        The caller checks the action is allowed first (``check_can_*``); an older action still
+        unanswered stays open (its call may have gone out: what EC2 shows later can still be
+        its doing). ``target`` names what it acts on inside the worker (a lab), when not the
+        worker itself.
         """
-        previous = self.state.pending_action
-        if previous is not None:
-            self.complete_action(previous.request_token, "not-observed", f"superseded by {action}")
         self._record(
             CMLWorkerActionRequestedDomainEvent(
                 aggregate_id=self.id,
@@ -65,14 +63,16 @@ class WorkerIntents:
         return self.state.pending_action
 
     def complete_action(self, request_token: str, outcome: str, detail: str | None = None) -> bool:
-        """Record the outcome of the pending action with this token. False when not pending."""
-        pending = self.state.pending_action
-        if pending is None or pending.request_token != request_token:
+        """Record the outcome of the open action with this token. False when not open."""
+        action = next(
+            (a for a in self.state.open_actions() if a.request_token == request_token), None
+        )
+        if action is None:
             return False
         self._record(
             CMLWorkerActionCompletedDomainEvent(
                 aggregate_id=self.id,
-                action=pending.action,
+                action=action.action,
                 request_token=request_token,
                 outcome=outcome,
                 detail=detail,
@@ -82,18 +82,20 @@ class WorkerIntents:
         return True
 
     def expire_pending_action(self, older_than: timedelta) -> PendingAction | None:
-        """A pending action older than ``older_than`` that nothing confirmed: recorded as
-        not observed (its caller died and EC2 or CML never showed it). Returns it, or None."""
-        pending = self.state.pending_action
-        if pending is None or self._clock() - pending.requested_at < older_than:
-            return None
+        """Open actions older than ``older_than`` that nothing confirmed are recorded as not
+        observed (their caller died and EC2 or CML never showed them). Returns the newest of
+        them, or None."""
+        now = self._clock()
+        expired = [a for a in self.state.open_actions() if now - a.requested_at >= older_than]
         minutes = older_than.total_seconds() / 60
-        self.complete_action(
-            pending.request_token,
-            "not-observed",
-            f"its caller stopped before the answer and nothing showed it within {minutes:g} min",
-        )
-        return pending
+        for action in reversed(expired):  # oldest first, as they were asked
+            self.complete_action(
+                action.request_token,
+                "not-observed",
+                f"its caller stopped before the answer and nothing showed it within "
+                f"{minutes:g} min",
+            )
+        return expired[0] if expired else None
 
     def record_lab_action(
         self,

@@ -28,6 +28,9 @@ from cmltui.domain.events import (
     DomainEvent,
 )
 
+#: Unanswered older actions kept (beyond that, the oldest is forgotten: 15 min expire them).
+MAX_EARLIER_ACTIONS = 5
+
 
 class PendingAction(BaseModel):
     """An operator's (or a policy's) action recorded before its AWS or CML call went out.
@@ -99,6 +102,9 @@ class CMLWorkerState(BaseModel):
     last_telemetry_at: datetime | None = None
     #: The action whose call may have gone out but whose outcome is not recorded yet.
     pending_action: PendingAction | None = None
+    #: Older actions still unanswered when a newer one was asked for (another process's, or
+    #: this one's before it died), oldest first: an observed change can still be theirs.
+    earlier_actions: tuple[PendingAction, ...] = ()
     #: Number of events applied: the aggregate's version.
     version: int = 0
 
@@ -186,6 +192,9 @@ class CMLWorkerState(BaseModel):
     def _on_CMLWorkerActionRequestedDomainEvent(
         self, e: CMLWorkerActionRequestedDomainEvent
     ) -> None:
+        if self.pending_action is not None:
+            kept = (*self.earlier_actions, self.pending_action)
+            self.earlier_actions = kept[-MAX_EARLIER_ACTIONS:]
         self.pending_action = PendingAction(
             action=e.action,
             request_token=e.request_token,
@@ -200,6 +209,14 @@ class CMLWorkerState(BaseModel):
     ) -> None:
         if self.pending_action and self.pending_action.request_token == e.request_token:
             self.pending_action = None
+        self.earlier_actions = tuple(
+            a for a in self.earlier_actions if a.request_token != e.request_token
+        )
+
+    def open_actions(self) -> list[PendingAction]:
+        """Every action asked for and not answered, newest first."""
+        newest = [self.pending_action] if self.pending_action is not None else []
+        return newest + list(reversed(self.earlier_actions))
 
     def _on_CMLWorkerLabActionDomainEvent(self, e: CMLWorkerLabActionDomainEvent) -> None:
         """A lab action is history only: labs are CML's state, not the worker's."""

@@ -173,6 +173,9 @@ class LifecycleActionsMixin(ControllerBase):
             if i in self._workers
             and not self._workers[i].state.aws_instance_id
             and not self._workers[i].is_terminated
+            # A create still in flight may yet make an instance: not an orphan (refused
+            # below as "no EC2 instance yet"), or its instance would run with no worker.
+            and not any(a.action == "create" for a in self._workers[i].state.open_actions())
         ]
         for worker in orphans:
             worker.terminate(self.user)

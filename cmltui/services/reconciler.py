@@ -157,8 +157,9 @@ class Ec2Reconciler:
                 continue
             # Only a launch cmltui just made may not be listed yet (EC2 is eventually
             # consistent); an imported or older worker is looked up at once.
-            just_launched = state.status == CMLWorkerStatus.PENDING and state.created_at
-            if just_launched and now - state.created_at < NEW_INSTANCE_GRACE:
+            created = state.created_at
+            just_launched = state.status == CMLWorkerStatus.PENDING and created is not None
+            if just_launched and created is not None and now - created < NEW_INSTANCE_GRACE:
                 continue
             missing.append(state.aws_instance_id)
         return sorted(missing)
@@ -288,8 +289,10 @@ class Ec2Reconciler:
 
     @staticmethod
     def _observed_by(worker: CMLWorker, *, gone: bool) -> str | None:
-        if worker.state.termination_requested_by:
-            return None  # the operator who asked stays the one recorded
+        if worker.state.termination_requested_by or any(
+            a.action == "terminate" for a in worker.state.open_actions()
+        ):
+            return None  # the operator who asked (even if interrupted) stays the one recorded
         return OBSERVED_GONE_BY if gone else OBSERVED_TERMINATED_BY
 
     # ------------------------------------------------------------------ building blocks

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.test_intent_kills import DEFECT_REASON, PENDING_TERMINATE_DEFECT
-
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "crash_kill.py"
 KILLS = 15
 HOLD_KILLS = 10
@@ -37,11 +35,6 @@ def test_random_sigkills_of_a_working_cmltui_lose_no_committed_event():
 
 
 @pytest.mark.slow
-# A terminate killed while its answer is held is still recorded as an outside change until the
-# reconciler is fixed (tests/reliability/test_intent_kills.py, defect 1): until then this run
-# may fail. Defect 3 there (a superseded in-flight intent) can also fail it, rarely (2 actions
-# in 3 runs of 120 kills).
-@pytest.mark.xfail(PENDING_TERMINATE_DEFECT, reason=DEFECT_REASON, strict=False)
 def test_kills_while_aws_holds_the_answer_leave_no_action_without_its_actor():
     """Issue 12, intent first: stops, starts, creates and terminates, many killed after their
     call went out and before its answer; the next cmltui attributes each to who asked."""

@@ -1,5 +1,5 @@
 """Issue 12, intent first: defects found by ``scripts/crash_kill.py --hold-answers``, each with
-its smallest reproduction (xfail, strict: each fails today and must pass once fixed).
+its smallest reproduction (each failed before its fix).
 
 1. A terminate whose caller was killed while AWS held its answer is recorded as an outside
    change: ``Ec2Reconciler._observed_by`` names "observed in EC2 (not by cmltui)" for any
@@ -79,7 +79,6 @@ DEFECT_REASON = (
 )
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=DEFECT_REASON)
 @pytest.mark.parametrize("gone", [False, True], ids=["shown-terminated", "gone-from-ec2"])
 def test_a_pending_terminate_seen_done_is_its_requesters(gone):
     clock = FrozenClock(datetime(2026, 1, 1, 12, 0, tzinfo=UTC))
@@ -151,7 +150,6 @@ def _answer_held_requests(fleet) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=DEFECT_REASON)
 async def test_a_terminate_killed_after_it_went_out_keeps_its_actor(fleet, tmp_path):
     await fleet.launch("cml-lab-03")
     controller = fleet.make_controller()
@@ -204,7 +202,6 @@ ORPHAN_REASON = (
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=ORPHAN_REASON)
 async def test_a_terminate_of_a_create_killed_in_flight_leaves_no_instance_behind(fleet, tmp_path):
     await fleet.launch("existing")
     controller = fleet.make_controller()
@@ -252,7 +249,6 @@ SUPERSEDED_REASON = (
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=SUPERSEDED_REASON)
 async def test_a_terminate_killed_in_flight_then_another_action_keeps_its_actor(fleet, tmp_path):
     await fleet.launch("cml-lab-04")
     controller = fleet.make_controller()
