@@ -101,3 +101,21 @@ async def test_refresh_list_actions_events_from_the_command_line(fleet, tmp_path
     assert all(e["specversion"] == "1.0" and e["subject"] for e in all_events)
     text = _cmltui(config_path, "events")
     assert "cli-new" in text.stdout and "license-updated" in text.stdout
+
+
+async def test_a_read_only_refresh_never_writes_the_data_file(fleet, tmp_path):
+    """Issue 12: `--read-only refresh` used to rewrite the data file."""
+    await fleet.launch("viewed")
+    config_path = _write_config(fleet, tmp_path)
+    first = _cmltui(config_path, "refresh")
+    assert first.returncode == 0, first.stderr
+    data_file = fleet.config.data_path / "cmltui.json"
+    before = data_file.stat()
+    content = data_file.read_bytes()
+    fleet.cml.worker(next(iter(fleet.cml.worker_keys()))).set_faults(http_500=True)
+    viewed = _cmltui(config_path, "--read-only", "refresh", "--json")
+    assert viewed.returncode in (0, 1), viewed.stderr
+    assert json.loads(viewed.stdout)["workers_seen"] == 1
+    after = data_file.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert data_file.read_bytes() == content
