@@ -9,6 +9,7 @@ import contextlib
 import logging
 import logging.handlers
 import os
+from io import TextIOWrapper
 from pathlib import Path
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -20,7 +21,7 @@ DEFAULT_BACKUP_COUNT = 3
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """A size-rotated log whose every file, the fresh one after a rotation included, is 0600."""
 
-    def _open(self):  # type: ignore[override]
+    def _open(self) -> TextIOWrapper:
         descriptor = os.open(
             self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600
         )

@@ -1,4 +1,16 @@
-"""Shared fixtures: each file in tests/fixtures/ owns one kind of real part."""
+"""Shared fixtures: each file in tests/fixtures/ owns one kind of real part.
+
+Tiers: ``pytest -m "not slow" -n 2`` is the quick tier for the edit loop (under a minute on
+two cores); CI runs everything. Every test under ``SLOW_PATHS`` is slow (real processes, tmux,
+kills, the real stack under the UI); elsewhere a test that takes seconds carries
+``@pytest.mark.slow`` itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
 
 pytest_plugins = [
     "tests.fixtures.store_fixtures",
@@ -6,3 +18,26 @@ pytest_plugins = [
     "tests.fixtures.cml_fixtures",
     "tests.fixtures.fleet_fixtures",
 ]
+
+TESTS = Path(__file__).resolve().parent
+
+#: Folders and modules whose every test is slow (paths under tests/): cli, the real ``cmltui``
+#: process per test; e2e, the app in tmux; reliability, kills, crashes, fault injection and
+#: property runs; the bench scripts' smoke runs; the CLI end to end over moto and the fake CML;
+#: the app over the real controller. Any other test of the app over the real controller (moto,
+#: fake CML, data file: the ``make_fleet`` fixture) rather than a fake service is slow too.
+SLOW_PATHS = (
+    "cli/",
+    "e2e/",
+    "reliability/",
+    "test_bench_smoke.py",
+    "services/test_cli_end_to_end.py",
+    "ui/test_real_controller.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        relative = item.path.resolve().relative_to(TESTS).as_posix()
+        if relative.startswith(SLOW_PATHS) or "make_fleet" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

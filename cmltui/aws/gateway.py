@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Final, Literal, TypeAlias, TypeVar
 
 import boto3
 from botocore import exceptions as bce
@@ -50,8 +50,10 @@ from cmltui.domain.enums import CMLWorkerStatus, status_from_ec2_state
 
 log = logging.getLogger(__name__)
 
-EC2_SERVICE = "ec2"
-CLOUDWATCH_SERVICE = "cloudwatch"
+#: The AWS services the gateway calls (boto3's stubs type a client by its service name).
+AwsService: TypeAlias = Literal["ec2", "cloudwatch"]
+EC2_SERVICE: Final = "ec2"
+CLOUDWATCH_SERVICE: Final = "cloudwatch"
 #: Tag holding the cmltui worker id of a managed instance.
 MANAGED_TAG_VALUE = "true"
 
@@ -170,7 +172,7 @@ class AwsGateway:
 
     # -- clients, threads, bounds ---------------------------------------------------------------
 
-    def _client(self, region: str, service: str) -> Any:
+    def _client(self, region: str, service: AwsService) -> Any:
         """The (region, service) client, created once; creation is not thread-safe in boto3."""
         key = (region, service)
         client = self._clients.get(key)
@@ -214,7 +216,7 @@ class AwsGateway:
             self._semaphores[region] = semaphore
         return semaphore
 
-    async def _run(self, region: str, service: str, work: Callable[[Any], T]) -> T:
+    async def _run(self, region: str, service: AwsService, work: Callable[[Any], T]) -> T:
         """Run ``work(client)`` in the pool, within the region's bound; map botocore errors."""
         if self._closed:
             raise RuntimeError("AwsGateway is closed")
@@ -224,7 +226,7 @@ class AwsGateway:
                 self._pool(), self._call_in_thread, region, service, work
             )
 
-    def _call_in_thread(self, region: str, service: str, work: Callable[[Any], T]) -> T:
+    def _call_in_thread(self, region: str, service: AwsService, work: Callable[[Any], T]) -> T:
         self._current.operation = None
         self._current.attempts = 0
         try:

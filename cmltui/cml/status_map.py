@@ -61,7 +61,7 @@ def license_status_for(
     """
     registration = _normalised(registration_status)
     authorization = _normalised(authorization_status)
-    statuses = {registration, authorization} - {None}
+    statuses = {status for status in (registration, authorization) if status is not None}
     if registration == "COMPLETED" and authorization in _REGISTERED_AUTHORIZATIONS | {None}:
         return LicenseStatus.REGISTERED
     if any(status in _EXPIRED or status.endswith("_EXPIRED") for status in statuses):

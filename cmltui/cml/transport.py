@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 import httpx
@@ -28,7 +28,9 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def typed_errors(method: Callable[_P, Awaitable[_R]]) -> Callable[_P, Awaitable[_R]]:
+def typed_errors(
+    method: Callable[_P, Coroutine[Any, Any, _R]],
+) -> Callable[_P, Coroutine[Any, Any, _R]]:
     """Last line of the promise: an unexpected exception leaves as CmlBadResponseError."""
 
     @functools.wraps(method)

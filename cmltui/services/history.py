@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+#: What a ring holds: floats (typecode "f") or small ints ("H").
+_N = TypeVar("_N", int, float)
 
 
-class _Ring:
+class _Ring(Generic[_N]):
     """A bounded series of numbers in a compact array (4 bytes a sample, not a float object)."""
 
     __slots__ = ("_capacity", "_values")
 
     def __init__(self, capacity: int, typecode: str) -> None:
         self._capacity = capacity
-        self._values = array(typecode)
+        self._values: array[_N] = array(typecode)
 
-    def append(self, value: float) -> None:
+    def append(self, value: _N) -> None:
         self._values.append(value)
         if len(self._values) > self._capacity:
             del self._values[0]  # a few hundred samples: shifting them is cheaper than a deque
@@ -22,10 +27,10 @@ class _Ring:
     def __len__(self) -> int:
         return len(self._values)
 
-    def __getitem__(self, index: int) -> float:
+    def __getitem__(self, index: int) -> _N:
         return self._values[index]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[_N]:
         return iter(self._values)
 
     def __bool__(self) -> bool:
@@ -41,9 +46,9 @@ class TelemetryHistory:
     __slots__ = ("cpu", "labs", "memory")
 
     def __init__(self, capacity: int) -> None:
-        self.cpu = _Ring(capacity, "f")
-        self.memory = _Ring(capacity, "f")
-        self.labs = _Ring(capacity, "H")
+        self.cpu: _Ring[float] = _Ring(capacity, "f")
+        self.memory: _Ring[float] = _Ring(capacity, "f")
+        self.labs: _Ring[int] = _Ring(capacity, "H")
 
     def add(self, cpu: float | None, memory: float | None, labs: int) -> None:
         # A missing value repeats the last one, so the sparkline keeps its time axis.

@@ -40,9 +40,19 @@ from cmltui.services.ports import CmlClient
 from cmltui.services.snapshot import ActionResult
 
 T = TypeVar("T")
-
-_CALLS = {"start": "start_lab", "stop": "stop_lab", "wipe": "wipe_lab", "delete": "delete_lab"}
 _PAST = {"start": "started", "stop": "stopped", "wipe": "wiped", "delete": "deleted"}
+
+
+def _lab_call(client: CmlClient, action: str, lab: LabSnapshot) -> Callable[[], Awaitable[None]]:
+    """The client call that does ``action`` (start, stop, wipe, delete) to ``lab``, made later."""
+    calls = {
+        "start": client.start_lab,
+        "stop": client.stop_lab,
+        "wipe": client.wipe_lab,
+        "delete": client.delete_lab,
+    }
+    call = calls[action]
+    return lambda: call(lab.id, title=lab.title)
 
 
 class IntentNotSavedError(Exception):
@@ -168,7 +178,6 @@ class LabActions:
         failed: list[str] = []
         async with self._lock(worker_id):
             client = self.host.client(worker)
-            call = getattr(client, _CALLS[action])
             for lab_id in dict.fromkeys(lab_ids):
                 lab = await self._read(client, lab_id, refused, failed)
                 if lab is None:
@@ -179,9 +188,7 @@ class LabActions:
                     refused.append(f"{label}: {why}")
                     continue
                 try:
-                    await self._mutate(
-                        worker, action, lab, lambda lab=lab: call(lab.id, title=lab.title)
-                    )
+                    await self._mutate(worker, action, lab, _lab_call(client, action, lab))
                 except IntentNotSavedError as err:
                     failed.append(f"{label}: not sent, {err}")
                     break
@@ -237,9 +244,8 @@ class LabActions:
                 if action == "delete":
                     return f"it is {state}: CML would not delete it"
                 continue
-            call = getattr(client, _CALLS[action])
             try:
-                await self._mutate(worker, action, lab, lambda c=call: c(lab.id, title=lab.title))
+                await self._mutate(worker, action, lab, _lab_call(client, action, lab))
             except CmlError as err:
                 after = f" (after it was {' and '.join(steps)})" if steps else ""
                 return f"{action} failed{after}: {cml_reason(err)}"
@@ -388,8 +394,8 @@ class LabActions:
             return True, worker.name, ""
         result = await self.act(worker_id, "stop", [lab.id for lab in started])
         if not result.ok:
-            why = "; ".join((*result.refused, *result.failed))
-            return False, worker.name, f"{worker.name}: labs not all stopped ({why}); left as is"
+            what = "; ".join((*result.refused, *result.failed))
+            return False, worker.name, f"{worker.name}: labs not all stopped ({what}); left as is"
         client = self.host.client(worker)
         for lab in started:
             _, why = await self._wait_for(

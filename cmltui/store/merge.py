@@ -157,7 +157,7 @@ def merge(disk: Tables, ours: Tables, pending: PendingChanges) -> MergeResult:
             continue
         disk_doc_id = disk_index.get(worker_id)
         disk_doc = disk_workers.get(disk_doc_id) if disk_doc_id else None
-        if disk_doc is None:
+        if disk_doc_id is None or disk_doc is None:
             disk_workers[str(next_doc_id)] = our_doc
             disk_index[worker_id] = str(next_doc_id)
             next_doc_id += 1

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
@@ -129,9 +129,9 @@ def visible_actions(read_only: bool) -> list[ActionSpec]:
     return [spec for spec in ACTIONS if not (read_only and spec.mutating)]
 
 
-def bindings_for(read_only: bool) -> list[Binding]:
+def bindings_for(read_only: bool) -> list[BindingType]:
     """Textual bindings generated from the registry."""
-    bindings: list[Binding] = []
+    bindings: list[BindingType] = []
     for spec in ACTIONS:
         if spec.native:
             continue

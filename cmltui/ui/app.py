@@ -23,6 +23,7 @@ from rich.console import RenderableType
 from textual import events, work
 from textual.app import App
 from textual.message import Message
+from textual.notifications import SeverityLevel
 
 from cmltui.config import Config, default_log_dir
 from cmltui.domain.clock import Clock, utc_now
@@ -303,7 +304,9 @@ class CmlTuiApp(App[None]):
     def notify_result(self, result: ActionResult | None) -> None:
         if result is None:
             return
-        severity = "information" if result.ok else ("error" if result.failed else "warning")
+        severity: SeverityLevel = (
+            "information" if result.ok else ("error" if result.failed else "warning")
+        )
         # Names and errors are remote text: never markup.
         self.notify(
             message(result.summary()),

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from functools import partial
 
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from cmltui.ui.actions import ActionSpec
@@ -89,7 +89,7 @@ def visible_lab_actions(read_only: bool) -> list[ActionSpec]:
     return [spec for spec in LAB_ACTIONS if not (read_only and spec.mutating)]
 
 
-def lab_bindings(read_only: bool) -> list[Binding]:
+def lab_bindings(read_only: bool) -> list[BindingType]:
     return [
         Binding(
             spec.keys,

@@ -6,6 +6,8 @@ import asyncio
 import math
 from datetime import timedelta
 
+import pytest
+
 from cmltui.aws.gateway import (
     METRIC_QUERIES_PER_CALL,
     WORKER_ID_TAG,
@@ -46,6 +48,7 @@ def _put_cpu(cloudwatch, points: list[tuple[str, float, float]]) -> None:
     )
 
 
+@pytest.mark.slow  # 250 instances through moto: seconds
 async def test_fleet_of_250_in_two_regions_costs_one_page_and_one_metric_call_per_region(
     aws_gateway, gateway_config, aws_session, moto, moto_client, cml_amis
 ):

@@ -15,9 +15,9 @@ import pytest
 
 from cmltui.demo.fleet import write_toml
 from cmltui.domain.clock import FrozenClock
-from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
-from cmltui.domain.worker import CMLWorker
+from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.store import open_store
+from tests.fixtures.workers import make_worker
 
 #: An AWS endpoint where nothing listens: commands that do not need AWS never notice it.
 DEAD_ENDPOINT = "http://127.0.0.1:9"
@@ -81,19 +81,9 @@ def seed_store(
     workers = []
     for index, entry in enumerate(names):
         name, status = (entry, CMLWorkerStatus.RUNNING) if isinstance(entry, str) else entry
-        worker = CMLWorker(
-            name=name,
-            aws_region="us-east-1",
-            instance_type="c5.2xlarge",
-            created_by="tester",
-            worker_id=f"w{index}",
-            clock=clock,
+        workers.append(
+            make_worker(clock, f"w{index}", name=name, status=status, instance_id=f"i-{index:017x}")
         )
-        worker.assign_instance(f"i-{index:017x}", "198.51.100.7", "10.0.0.7")
-        worker.update_status(status)
-        if status == CMLWorkerStatus.RUNNING:
-            worker.update_service_status(CMLServiceStatus.AVAILABLE, "https://198.51.100.7")
-        workers.append(worker)
     store = open_store(data_dir, clock=clock)
     try:
         store.save_many(workers)

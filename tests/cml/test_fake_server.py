@@ -317,6 +317,7 @@ async def test_same_seed_same_simulation(fake_cml):
     assert [lab.id for lab in a.labs_snapshot()] != [lab.id for lab in c.labs_snapshot()]
 
 
+@pytest.mark.slow  # hundreds of TLS handshakes: seconds
 async def test_hundreds_of_concurrent_keep_alive_connections(fake_cml, ssl_context):
     # Ten workers with one httpx client each (as cmltui does), 30 connections per client:
     # 300 connections at once. (One client with 300 connections would mostly measure

@@ -12,16 +12,13 @@ from cmltui.domain.events import (
     to_cloudevent,
 )
 from cmltui.domain.worker import CMLWorker
+from tests.fixtures.workers import make_worker
 
 TARGET = 'lab 1a2b3c4d "BGP Peering"'
 
 
 def _running(clock) -> CMLWorker:
-    worker = CMLWorker("w", "us-east-1", "c5.xlarge", worker_id="w-lab", clock=clock)
-    worker.assign_instance("i-1", None, None)
-    worker.update_status(CMLWorkerStatus.RUNNING)
-    worker.pull_uncommitted_events()
-    return worker
+    return make_worker(clock, "w-lab", name="w", instance_id="i-1", fresh=True)
 
 
 def test_a_lab_intent_names_its_lab_and_survives_a_replay(frozen_clock):

@@ -21,25 +21,22 @@ from cmltui.domain.events import (
     CMLWorkerTerminatedDomainEvent,
 )
 from cmltui.domain.worker import CMLWorker, mask_secret
+from tests.fixtures.workers import make_worker
 
 S = CMLWorkerStatus
 
 
 def new_worker(clock, status: CMLWorkerStatus = S.PENDING) -> CMLWorker:
-    worker = CMLWorker(
+    """The worker these tests start from: created in ``status``, its creation event taken."""
+    return make_worker(
+        clock,
+        "w-1",
         name="Dev Lab Worker 1",
-        aws_region="us-east-1",
-        instance_type="c5.2xlarge",
-        ami_id="ami-0123456789abcdef0",
-        ami_name="CML-2.7.0-Ubuntu-22.04",
-        cml_version="2.7.0",
         created_by="user_123",
-        worker_id="w-1",
         status=status,
-        clock=clock,
+        observed=False,
+        fresh=True,
     )
-    worker.pull_uncommitted_events()
-    return worker
 
 
 def only_event(worker: CMLWorker):

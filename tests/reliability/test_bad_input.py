@@ -30,8 +30,9 @@ from cmltui.config import (
     load_config,
     parse_config,
 )
+from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.domain.errors import InvalidTelemetryError
-from cmltui.domain.worker import CMLWorker
+from tests.fixtures.workers import make_worker
 
 PROPERTY_SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -324,8 +325,7 @@ percents = st.none() | st.floats(allow_nan=True, allow_infinity=True) | st.integ
     percents,
 )
 def test_telemetry_values_are_accepted_in_range_or_refused(when, labs, cpu, memory):
-    worker = CMLWorker("w", "us-east-1", "c5.2xlarge", worker_id="w-1")
-    worker.pull_uncommitted_events()
+    worker = make_worker(name="w", status=CMLWorkerStatus.PENDING, observed=False, fresh=True)
 
     def in_range(value) -> bool:
         return value is None or (not math.isnan(value) and 0 <= value <= 100)

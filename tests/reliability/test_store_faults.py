@@ -17,8 +17,8 @@ from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.domain.worker import CMLWorker
 from cmltui.services.controller import current_os_user
 from cmltui.store import DATA_FILE_NAME, open_store
+from tests.fixtures.workers import make_worker
 from tests.reliability.helpers import by_name, close_controller, errors_by_source
-from tests.store.helpers import make_worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from cmltui.config import IdleConfig
 from cmltui.domain.clock import FrozenClock
 from cmltui.domain.enums import CMLWorkerStatus
-from cmltui.domain.worker import CMLWorker
 from cmltui.services.history import TelemetryHistory, history_capacity
 from cmltui.services.idle_policy import evaluate_idle
+from tests.fixtures.workers import make_worker
 
 
-def _running_worker(clock: FrozenClock) -> CMLWorker:
-    worker = CMLWorker("w1", "us-east-1", "c5.2xlarge", status=CMLWorkerStatus.STOPPED, clock=clock)
+def _running_worker(clock: FrozenClock):
+    worker = make_worker(clock, "w1", status=CMLWorkerStatus.STOPPED, observed=False)
     worker.update_status(CMLWorkerStatus.RUNNING)  # started now
     worker.update_telemetry(clock(), 0, 1.0, 20.0)  # activity now
     return worker
@@ -44,7 +44,7 @@ def test_never_while_a_lab_runs():
 
 def test_snooze_after_a_start_holds_the_stop_back():
     clock = FrozenClock()
-    worker = CMLWorker("w1", "us-east-1", "c5.2xlarge", status=CMLWorkerStatus.RUNNING, clock=clock)
+    worker = make_worker(clock, "w1", status=CMLWorkerStatus.RUNNING, observed=False)
     worker.update_telemetry(clock(), 0, 1.0, 20.0)
     clock.advance(minutes=40)
     worker.update_status(CMLWorkerStatus.STOPPED)

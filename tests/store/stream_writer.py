@@ -12,8 +12,11 @@ import json
 import sys
 from pathlib import Path
 
-from cmltui.domain.worker import CMLWorker
+from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.store import StoreReadOnlyError, open_store
+from tests.fixtures.workers import make_worker
+
+PENDING = CMLWorkerStatus.PENDING
 
 
 def probe(data_dir: Path) -> None:
@@ -34,7 +37,7 @@ def stream(data_dir: Path, worker_count: int) -> None:
         print("read-only", flush=True)
         return
     workers = store.all_workers() or [
-        CMLWorker(f"crash-{i}", "us-east-1", "c5.2xlarge", worker_id=f"w{i:03d}")
+        make_worker(worker_id=f"w{i:03d}", name=f"crash-{i}", status=PENDING, observed=False)
         for i in range(worker_count)
     ]
     cycle = store.get_meta("cycle", 0)

@@ -12,7 +12,7 @@ from tinydb import TinyDB
 
 from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.store import AtomicJSONStorage, StoreWriteError, open_store
-from tests.store.helpers import make_worker
+from tests.fixtures.workers import make_worker
 
 CORRUPT_STAMP = "20260101T120000Z"  # the frozen clock's time, in the moved-aside name
 

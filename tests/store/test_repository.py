@@ -17,7 +17,7 @@ from cmltui.domain.events import (
 )
 from cmltui.domain.worker import CMLWorker
 from cmltui.store import StoreReadOnlyError, TelemetryRetention, open_store
-from tests.store.helpers import make_worker
+from tests.fixtures.workers import make_worker
 
 
 def _ids(workers: list[CMLWorker]) -> list[str]:

@@ -15,7 +15,7 @@ from cmltui.domain.worker import CMLWorker
 from cmltui.store import StoreWriteError, open_store
 from cmltui.store.errors import StoreBusyError
 from cmltui.store.lock import DataFileLock
-from tests.store.helpers import make_worker
+from tests.fixtures.workers import make_worker
 
 
 @pytest.fixture

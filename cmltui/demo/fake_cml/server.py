@@ -196,7 +196,7 @@ class _TlsThreadingServer(ThreadingHTTPServer):
             self._open.add(tls)
             self.connections_accepted += 1
         try:
-            self.RequestHandlerClass(tls, client_address, self)
+            _Handler(tls, client_address, self)  # the RequestHandlerClass given to __init__
         except (OSError, ssl.SSLError):
             pass
         finally:

@@ -221,22 +221,23 @@ def lab_from_topology(
         raw = _mapping(raw, "a link")
         ends = []
         for node_key, iface_key in (("n1", "i1"), ("n2", "i2")):
-            node = nodes.get(raw.get(node_key))
+            node_ref = raw.get(node_key)
+            end = nodes.get(node_ref) if isinstance(node_ref, str) else None
             iface = next(
-                (i for i in (node.interfaces if node else []) if i.topo_id == raw.get(iface_key)),
+                (i for i in (end.interfaces if end else []) if i.topo_id == raw.get(iface_key)),
                 None,
             )
-            if node is None or iface is None:
+            if end is None or iface is None:
                 raise TopologyRejected(
                     f"Invalid topology: link {raw.get('id')!r} names an unknown node or interface"
                 )
             if iface.id in connected:
                 raise TopologyRejected(
-                    f"Invalid topology: interface {iface.label} of {node.label} is linked twice"
+                    f"Invalid topology: interface {iface.label} of {end.label} is linked twice"
                 )
             connected.add(iface.id)
-            ends.append((node, iface))
-        label = raw.get("label")
+            ends.append((end, iface))
+        link_label = raw.get("label")
         lab.links.append(
             FakeLink(
                 id=new_uuid(rng),
@@ -245,7 +246,7 @@ def lab_from_topology(
                 interface_a=ends[0][1].id,
                 node_b=ends[1][0].id,
                 interface_b=ends[1][1].id,
-                label=label if isinstance(label, str) else None,
+                label=link_label if isinstance(link_label, str) else None,
                 conditioning=copy.deepcopy(_mapping(raw.get("conditioning", {}), "conditioning")),
             )
         )

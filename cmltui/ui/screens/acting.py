@@ -38,9 +38,11 @@ class WorkerActions:
     """Mixed into ``MainScreen`` (which provides the table, the app and ``marks_changed``)."""
 
     if TYPE_CHECKING:
-        fleet_app: CmlTuiApp
-        table: WorkerTable
-        app: CmlTuiApp
+        # What MainScreen provides (read-only properties there; its ``app`` is ``fleet_app``).
+        @property
+        def fleet_app(self) -> CmlTuiApp: ...
+        @property
+        def table(self) -> WorkerTable: ...
         notify: Callable[..., None]
 
         def marks_changed(self) -> None: ...
@@ -72,7 +74,7 @@ class WorkerActions:
 
     def _send(self, label: str, call: Callable[[], object]) -> None:
         self._accepted()
-        self.fleet_app.run_service_action(label, call)  # type: ignore[arg-type]
+        self.fleet_app.run_service_action(label, call)
 
     def _ask_then(
         self,
@@ -83,7 +85,7 @@ class WorkerActions:
         *,
         question: str = "",
     ) -> None:
-        self.app.push_screen(
+        self.fleet_app.push_screen(
             ConfirmScreen(
                 title, self._listed(targets), confirm_label=confirm_label, question=question
             ),
@@ -113,7 +115,7 @@ class WorkerActions:
         """Put cmltui's tags back on detached workers' own instances (asked first)."""
         targets = [t for t in self._targets() if t.detached]
         if not targets:
-            self.app.notify(
+            self.fleet_app.notify(
                 "Nothing to re-tag: only a detached worker (⚠ detached) has lost its tags.",
                 severity="warning",
             )
@@ -187,7 +189,7 @@ class WorkerActions:
                     busy_workers=with_labs,
                     labs=service.labs(),
                 )
-                self.app.push_screen(dialog, send)  # type: ignore[arg-type]
+                self.fleet_app.push_screen(dialog, send)
                 return
             self._ask_then(title, targets, "Stop", send, question=question)
         else:
@@ -213,9 +215,9 @@ class WorkerActions:
             dialog = BusyTerminateScreen(
                 self._listed(targets), busy_workers=with_labs, labs=service.labs()
             )
-            self.app.push_screen(dialog, send)  # type: ignore[arg-type]
+            self.fleet_app.push_screen(dialog, send)
             return
-        self.app.push_screen(TerminateScreen(self._listed(targets)), send)
+        self.fleet_app.push_screen(TerminateScreen(self._listed(targets)), send)
 
     @mutating
     def action_new_worker(self) -> None:
@@ -228,7 +230,7 @@ class WorkerActions:
                     ),
                 )
 
-        self.app.push_screen(NewWorkerScreen(self.fleet_app.config), send)
+        self.fleet_app.push_screen(NewWorkerScreen(self.fleet_app.config), send)
 
     @mutating
     def action_licence(self) -> None:
@@ -247,7 +249,7 @@ class WorkerActions:
                 self._accepted()
             self.fleet_app.notify_result(result)
 
-        self.app.push_screen(
+        self.fleet_app.push_screen(
             LicenceScreen(
                 worker,
                 register=lambda token: service.register_license(worker.id, token),
@@ -268,4 +270,4 @@ class WorkerActions:
                     "import", lambda: service.import_instances(picked)
                 )
 
-        self.app.push_screen(ImportScreen(service.discover, service.discovery_errors), send)
+        self.fleet_app.push_screen(ImportScreen(service.discover, service.discovery_errors), send)

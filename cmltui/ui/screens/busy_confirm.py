@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.text import Text
 from textual import work
+from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Static
 
 from cmltui.services.labs import LabSnapshot, LabsService
@@ -148,9 +149,10 @@ class BusyTerminateScreen(_RunningLabs, TerminateScreen):
     def on_mount(self) -> None:
         super().on_mount()
         box = Checkbox("Stop the running labs first (then terminate)", id="labs-first")
-        self.query_one(".dialog-buttons").parent.mount(
-            box, before=self.query_one(".dialog-buttons")
-        )
+        buttons = self.query_one(".dialog-buttons")
+        dialog = buttons.parent
+        assert isinstance(dialog, Widget), "the buttons sit in the dialog's box"
+        dialog.mount(box, before=buttons)
         self._mount_labs_block()
 
     def _answer(self) -> bool | str:

@@ -184,7 +184,7 @@ class MainScreen(WorkerActions, Screen[None]):
 
     def show_detail(self, worker_id: str | None) -> None:
         snapshot = self.table.snapshots.get(worker_id) if worker_id else None
-        events = self._recent_lifecycle_events(worker_id) if snapshot else []
+        events = self._recent_lifecycle_events(snapshot.id) if snapshot else []
         self.detail.show(snapshot, events, now=self.fleet_app.clock())
 
     @guarded
