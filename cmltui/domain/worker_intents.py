@@ -8,7 +8,7 @@ to which lab and how CML answered.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -81,12 +81,18 @@ class WorkerIntents:
         )
         return True
 
-    def expire_pending_action(self, older_than: timedelta) -> PendingAction | None:
+    def expire_pending_action(
+        self, older_than: timedelta, *, keep: Collection[str] = ()
+    ) -> PendingAction | None:
         """Open actions older than ``older_than`` that nothing confirmed are recorded as not
-        observed (their caller died and EC2 or CML never showed them). Returns the newest of
-        them, or None."""
+        observed (their caller died and EC2 or CML never showed them), except those whose
+        token is in ``keep`` (still awaited). Returns the newest of them, or None."""
         now = self._clock()
-        expired = [a for a in self.state.open_actions() if now - a.requested_at >= older_than]
+        expired = [
+            a
+            for a in self.state.open_actions()
+            if now - a.requested_at >= older_than and a.request_token not in keep
+        ]
         minutes = older_than.total_seconds() / 60
         for action in reversed(expired):  # oldest first, as they were asked
             self.complete_action(

@@ -128,11 +128,10 @@ class Ec2RefreshMixin(ControllerBase):
         cannot be seen); a create that never got an instance loses its record (not its events).
         """
         for worker in list(self._workers.values()):
-            if worker.state.aws_region not in regions or worker.state.pending_action is None:
+            if worker.state.aws_region not in regions or not worker.state.open_actions():
                 continue
-            if worker.state.pending_action.request_token in self._in_flight:
-                continue  # this process is still waiting for the answer
-            pending = worker.expire_pending_action(_PENDING_ACTION_WAIT)
+            # Actions this process still waits an answer for are never given up on.
+            pending = worker.expire_pending_action(_PENDING_ACTION_WAIT, keep=self._in_flight)
             if pending is None:
                 continue
             self._touch(worker)

@@ -549,3 +549,28 @@ def test_rebase_keeps_unsaved_changes_and_drops_what_the_other_process_recorded(
     assert (
         worker.state.auto_stop_opt_out and worker.state.license_status == LicenseStatus.REGISTERED
     )
+
+
+def test_every_open_action_expires_but_one_still_awaited(frozen_clock):
+    worker = _running(frozen_clock)
+    worker.request_action("stop", "alice", "old")
+    worker.request_action("terminate", "bob", "new")  # alice's stays open
+    assert [a.request_token for a in worker.state.open_actions()] == ["new", "old"]
+    frozen_clock.advance(minutes=16)
+    worker.expire_pending_action(timedelta(minutes=15), keep={"new"})
+    assert [a.request_token for a in worker.state.open_actions()] == ["new"]
+    worker.expire_pending_action(timedelta(minutes=15))
+    assert worker.state.open_actions() == []
+
+
+def test_an_older_open_action_is_confirmed_by_what_it_asked_for(frozen_clock):
+    worker = _running(frozen_clock)
+    worker.request_action("terminate", "alice", "t")  # her call went out; she died
+    worker.update_status(CMLWorkerStatus.STOPPED)  # bob started... no: EC2 shows nothing yet
+    worker.request_action("start", "bob", "s")
+    worker.update_status(CMLWorkerStatus.TERMINATED)
+    terminated = [
+        e for e in worker.uncommitted_events if type(e).__name__.endswith("TerminatedDomainEvent")
+    ]
+    assert terminated[-1].terminated_by == "alice"
+    assert [a.request_token for a in worker.state.open_actions()] == ["s"]
