@@ -73,8 +73,17 @@ def emit(payload: dict[str, Any], as_json: bool) -> None:
         print(json.dumps(payload, default=str))
 
 
-#: The four regions the benchmarks spread the fleet over (``--regions N`` takes the first N).
-BENCH_REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "ap-southeast-2", "eu-central-1")
+#: The regions the benchmarks spread the fleet over (``--regions N`` takes the first N).
+BENCH_REGIONS = (
+    "us-east-1",
+    "us-west-2",
+    "eu-west-1",
+    "ap-southeast-2",
+    "eu-central-1",
+    "ap-northeast-1",
+    "ca-central-1",
+    "sa-east-1",
+)
 
 #: cmltui's default refresh intervals (config.RefreshConfig), used unless a script needs others.
 DEFAULT_REFRESH_SECONDS = {

@@ -1,4 +1,9 @@
-"""Runs the Textual dashboard on a real runtime (store, AWS gateway, CML pool, controller)."""
+"""Runs the Textual dashboard on a real runtime (store, AWS gateway, CML pool, controller).
+
+The engine (the controller with its loops, boto3 threads, httpx clients and store writes) runs
+on its own thread's event loop (``EngineThread``); the app gets an ``EngineService`` and its
+loop does UI work only.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ import contextlib
 
 from cmltui.config import Config
 from cmltui.domain.clock import Clock, utc_now
+
+#: How long closing the runtime (controller, clients, data file) may take after the app.
+ENGINE_CLOSE_SECONDS = 10.0
 
 
 def run_dashboard(
@@ -22,6 +30,8 @@ def run_dashboard(
     looks, besides the store's own. A configuration or data folder error raises before the
     dashboard takes the terminal.
     """
+    from cmltui.services.engine_service import EngineService
+    from cmltui.services.engine_thread import EngineThread
     from cmltui.ui.app import CmlTuiApp
     from cmltui.wiring import build_runtime, setup_logging
 
@@ -31,8 +41,10 @@ def run_dashboard(
         log_path = None  # the app says it cannot write the log, on screen
     runtime = build_runtime(config, read_only=read_only, clock=clock)
     profile_label = config.aws.profile or "default credentials"
+    engine = EngineThread().start()
+    service = EngineService(engine, runtime.controller, clock=clock)
     app = CmlTuiApp(
-        runtime.controller,
+        service,
         config=config,
         aws_profile_label=profile_label,
         read_only=runtime.controller.read_only,
@@ -43,7 +55,14 @@ def run_dashboard(
     try:
         app.run()
     finally:
-        # The app stops the controller's loops on unmount; this closes what is left (lock too).
+        # The app stops the controller's loops on unmount; this closes what is left (lock too),
+        # on the engine's loop, then ends the engine thread.
+        closed = False
         with contextlib.suppress(Exception):
-            asyncio.run(runtime.aclose())
+            engine.run_blocking(runtime.aclose(), timeout=ENGINE_CLOSE_SECONDS)
+            closed = True
+        ended = engine.stop()
+        if not closed and ended:  # the engine died first: close from here, nothing else runs
+            with contextlib.suppress(Exception):
+                asyncio.run(runtime.aclose())
     return app.return_code or 0

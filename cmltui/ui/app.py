@@ -8,6 +8,7 @@ ever touched from message handlers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
@@ -22,6 +23,7 @@ from pathlib import Path
 from rich.console import RenderableType
 from textual import events, work
 from textual.app import App
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.notifications import SeverityLevel
 
@@ -124,7 +126,11 @@ class CmlTuiApp(App[None]):
             self._watch_terminal()
 
     def _tick(self) -> None:
-        if not self._quitting:
+        if self._quitting or not self.main_screen.is_attached:
+            return
+        # Shutting down without ``exit`` (a test's run_test ending), the screen's widgets may
+        # be gone already: a missed tick is nothing.
+        with contextlib.suppress(NoMatches):
             self.main_screen.tick()
 
     def _open_log(self) -> None:

@@ -1,0 +1,176 @@
+"""What the UI benches measure on the dashboard's event loop: wake-up lag, change sets applied
+and painted, key presses to a painted effect. Shared by ``loop_lag.py`` and
+``engine_process_probe.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import time
+from typing import Any
+
+from _common import median, percentile
+
+from cmltui.services.snapshot import ChangeSet, WorkerSnapshot
+
+SAMPLE_SECONDS = 0.010
+#: A key press every KEY_EVERY seconds (+-50 %) while the refreshes run.
+KEY_EVERY = 0.25
+
+
+class LagSampler:
+    """Sleeps ``SAMPLE_SECONDS`` in a loop and records how late each wake-up is (seconds).
+
+    ``start()`` on the loop to watch (the UI's, or the engine's from a callback there)."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(SAMPLE_SECONDS)
+            self.lags.append(max(0.0, time.perf_counter() - before - SAMPLE_SECONDS))
+
+    def take(self) -> list[float]:
+        lags, self.lags = self.lags, []
+        return lags
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+
+def lag_figures(lags: list[float]) -> dict[str, Any]:
+    return {
+        "samples": len(lags),
+        "p50_ms": round(percentile(lags, 0.50) * 1000, 1),
+        "p99_ms": round(percentile(lags, 0.99) * 1000, 1),
+        "max_ms": round(max(lags) * 1000, 1) if lags else float("nan"),
+    }
+
+
+def every_row_changed(change_set: ChangeSet, round_number: int) -> ChangeSet:
+    """The fleet as it stands with every snapshot altered in cells the table shows."""
+
+    def alter(snapshot: WorkerSnapshot) -> WorkerSnapshot:
+        cpu = ((snapshot.cpu_utilization or 0.0) + 7.0 + round_number) % 100
+        memory = ((snapshot.memory_utilization or 0.0) + 5.0 + round_number) % 100
+        return dataclasses.replace(
+            snapshot,
+            cpu_utilization=round(cpu, 1),
+            memory_utilization=round(memory, 1),
+            active_labs_count=snapshot.active_labs_count + 1,
+            cost_so_far_usd=snapshot.cost_so_far_usd + 1.0,
+        )
+
+    return dataclasses.replace(
+        change_set, changed=tuple(alter(s) for s in change_set.changed), is_full=False
+    )
+
+
+async def time_change_set(app: Any, change_set: ChangeSet) -> float:
+    """Post the change set as the service would; seconds until the screen has been
+    refreshed after the table applied it."""
+    from cmltui.ui.app import FleetChanged
+
+    loop = asyncio.get_running_loop()
+    painted: asyncio.Future[float] = loop.create_future()
+    started = time.perf_counter()
+    app.post_message(FleetChanged(change_set))
+    # InvokeLater queues behind FleetChanged and runs after the next screen refresh.
+    app.call_after_refresh(lambda: painted.done() or painted.set_result(time.perf_counter()))
+    finished = await asyncio.wait_for(painted, 30)
+    # The table applies a big change set in slices, one per loop turn: wait for the last.
+    table = app.main_screen.table
+    while any(table.snapshots.get(s.id) is not s for s in change_set.changed[-1:]):
+        await asyncio.sleep(0.001)
+        finished = await _painted(app)
+    wrong = [s.id for s in change_set.changed if table.snapshots.get(s.id) is not s]
+    if wrong:
+        raise RuntimeError(f"{len(wrong)} rows did not get the change set")
+    return finished - started
+
+
+async def _painted(app: Any) -> float:
+    painted: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+    app.call_after_refresh(lambda: painted.done() or painted.set_result(time.perf_counter()))
+    return await asyncio.wait_for(painted, 30)
+
+
+async def wait_for_rows(app: Any, count: int, timeout: float = 600.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while app.main_screen.table.row_count < count:
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"the table never reached {count} rows")
+        await asyncio.sleep(0.05)
+
+
+async def press_and_time(app: Any, key: str) -> float:
+    """Send ``key`` as the terminal driver would; seconds until the table's cursor has moved
+    and the screen has been refreshed after it."""
+    from textual import events
+
+    table = app.main_screen.table
+    before = table.cursor_row
+    started = time.perf_counter()
+    app._driver.send_message(events.Key(key, None))
+    while table.cursor_row == before:
+        if time.perf_counter() - started > 30:
+            raise RuntimeError(f"{key!r} never moved the cursor")
+        await asyncio.sleep(0.002)
+    return await _painted(app) - started
+
+
+class KeyDriver:
+    """Presses down and up in turn, one key every ``KEY_EVERY`` s or so, and records the
+    seconds from each press to its painted effect."""
+
+    def __init__(self, app: Any, seed: int = 1) -> None:
+        self.app = app
+        self.times: list[float] = []
+        self._rng = random.Random(seed)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        key = "down"
+        while True:
+            await asyncio.sleep(KEY_EVERY * self._rng.uniform(0.5, 1.5))
+            self.times.append(await press_and_time(self.app, key))
+            key = "up" if key == "down" else "down"
+
+    async def stop(self) -> list[float]:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        return self.times
+
+
+def key_figures(times: list[float]) -> dict[str, Any]:
+    return {
+        "presses": len(times),
+        "median_ms": round(median(times) * 1000, 1) if times else float("nan"),
+        "p99_ms": round(percentile(times, 0.99) * 1000, 1),
+        "max_ms": round(max(times) * 1000, 1) if times else float("nan"),
+    }
