@@ -2,7 +2,9 @@
 on a config, and write (as JSON to RESULT_FILE) the wall time at which the table first had
 ROWS rows on screen, and the peak RSS then.
 
-    python bench/_startup_driver.py CONFIG RESULT_FILE ROWS
+    python bench/_startup_driver.py CONFIG RESULT_FILE ROWS [thread|loop]
+
+``thread`` (the default) runs the controller on its own thread's loop as ``run_dashboard`` does.
 """
 
 from __future__ import annotations
@@ -23,15 +25,19 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def main(config_path: str, result_file: str, rows: int) -> int:
+def main(config_path: str, result_file: str, rows: int, engine_kind: str = "thread") -> int:
     from cmltui.config import load_config
+    from cmltui.services.engine_service import EngineService
+    from cmltui.services.engine_thread import EngineThread
     from cmltui.ui.app import CmlTuiApp
     from cmltui.wiring import build_runtime
 
     config, _, _ = load_config(Path(config_path))
     runtime = build_runtime(config)
+    engine = EngineThread().start() if engine_kind == "thread" else None
+    service = EngineService(engine, runtime.controller) if engine else runtime.controller
     app = CmlTuiApp(
-        runtime.controller,
+        service,
         config=config,
         aws_profile_label="bench",
         read_only=runtime.controller.read_only,
@@ -66,9 +72,13 @@ def main(config_path: str, result_file: str, rows: int) -> int:
     try:
         asyncio.run(app.run_async(headless=True, size=(200, 50), auto_pilot=watch))
     finally:
-        asyncio.run(runtime.aclose())
+        if engine is not None:
+            engine.run_blocking(runtime.aclose(), timeout=30)
+            engine.stop()
+        else:
+            asyncio.run(runtime.aclose())
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+    sys.exit(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), *sys.argv[4:5]))

@@ -132,6 +132,9 @@ async def measure(info: dict[str, Any], args: argparse.Namespace) -> dict[str, A
                 "seconds": round(first.seconds, 3),
                 **lag_figures(sampler.take()),
             }
+            # The same loop with the engine idle: what the machine's load alone costs.
+            await asyncio.sleep(args.idle_seconds)
+            result["idle"] = lag_figures(sampler.take())
             engine.engine_lag()
             writes.take()
             cycles: list[float] = []
@@ -209,6 +212,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result = {
         "bench": "loop_lag",
         "engine": args.engine,
+        "switch_interval": sys.getswitchinterval(),
         "workers": args.workers,
         "regions": len(regions),
         "servers_ready_seconds": round(servers_ready, 1),
@@ -227,6 +231,7 @@ def print_report(result: dict[str, Any]) -> None:
     rows = []
     for label, key in (
         ("import cycle", "import_cycle"),
+        ("engine idle", "idle"),
         ("back-to-back refreshes", "back_to_back"),
     ):
         part = result[key]
@@ -265,10 +270,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--regions", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--change-sets", type=int, default=5, help="rounds of the all-rows test")
+    parser.add_argument("--idle-seconds", type=float, default=10.0, help="lag with no refresh")
     parser.add_argument("--engine", choices=("thread", "loop"), default="thread")
+    parser.add_argument(
+        "--switch-interval", type=float, default=None, help="sys.setswitchinterval (seconds)"
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     result = asyncio.run(run(args))
     if args.json:
         emit(result, True)

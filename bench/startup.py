@@ -109,14 +109,16 @@ def write_config(folder: Path, data_dir: Path, regions: list[str]) -> Path:
     return config_path
 
 
-def one_run(config_path: Path, workers: int, folder: Path, number: int) -> dict[str, Any]:
+def one_run(
+    config_path: Path, workers: int, folder: Path, number: int, engine: str = "thread"
+) -> dict[str, Any]:
     result_file = folder / f"result-{number}.json"
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
     env.pop("AWS_PROFILE", None)
     started = time.time()
     # Our own interpreter and driver script, with paths this script made: no outside input.
     process = subprocess.Popen(  # noqa: S603
-        [sys.executable, str(DRIVER), str(config_path), str(result_file), str(workers)],
+        [sys.executable, str(DRIVER), str(config_path), str(result_file), str(workers), engine],
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -156,19 +158,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     size = fill_store(data_dir, args.workers, regions, args.events_per_worker)
     fill_seconds = time.perf_counter() - filled
     config_path = write_config(folder, data_dir, regions)
-    runs = [one_run(config_path, args.workers, folder, n) for n in range(args.runs)]
+    runs = [one_run(config_path, args.workers, folder, n, args.engine) for n in range(args.runs)]
     result: dict[str, Any] = {
         "bench": "startup",
+        "engine": args.engine,
         "workers": args.workers,
         "events_per_worker": args.events_per_worker,
         "store_bytes": size,
         "store_fill_seconds": round(fill_seconds, 1),
         "runs": runs,
         "seconds_to_painted_table": median(r["seconds_to_painted_table"] for r in runs),
+        "seconds_to_painted_table_range": [
+            min(r["seconds_to_painted_table"] for r in runs),
+            max(r["seconds_to_painted_table"] for r in runs),
+        ],
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
     }
+    # The targets: 1.5 s at 1,000 workers (the README's), 2 s at 5,000.
+    limit = 2.0 if args.workers >= 5000 else 1.5
     result["targets"] = {
-        "painted_within_1_5s": result["seconds_to_painted_table"] <= 1.5,
+        f"painted_within_{limit:g}s": result["seconds_to_painted_table"] <= limit,
         "all_rows_shown": all(r["rows"] == args.workers for r in runs),
         "app_quit_within_grace": all(r["exited_within_grace"] for r in runs),
     }
@@ -207,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--regions", type=int, default=4)
     parser.add_argument("--events-per-worker", type=int, default=20)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--engine", choices=("thread", "loop"), default="thread")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     result = run(args)

@@ -214,7 +214,18 @@ class EngineService:
     # -- short queries (run on the engine loop, the caller blocked that long) -------------------
 
     def events_for(self, worker_id: str | None, limit: int = 200) -> list[CloudEvent]:
-        return self.engine.call(self._controller.events_for, worker_id, limit)
+        """One worker's audit trail, read here; every worker's, read on the engine loop.
+
+        The detail pane asks on every cursor move: waiting for the engine loop there made a
+        key wait for a whole reconciliation step (measured: key p99 of 300 ms). A worker's
+        trail is read from the repository's memory without waiting: its index is copied in one
+        step (``list`` of a dict, atomic under the GIL) and each stored event document is
+        replaced, never changed in place, by the writer. The whole trail iterates a table the
+        engine may be adding to, so it is read between two engine steps.
+        """
+        if worker_id is None:
+            return self.engine.call(self._controller.events_for, worker_id, limit)
+        return self._controller.events_for(worker_id, limit)
 
     def discovery_errors(self) -> list[str]:
         return self.engine.call(self._controller.discovery_errors)
