@@ -63,7 +63,7 @@ async def test_terminate_lists_the_labs_and_stops_them_first_when_asked(
         await pilot.press("ctrl+d")
         dialog = app.screen
         assert isinstance(dialog, BusyTerminateScreen)
-        assert app.focused.id == "cancel"
+        assert app.focused.id == "confirm-text"  # typed at once, never dropped
         await settle(app, pilot)
         assert f"doomed  {lab.title}  owner {lab.owner_username}" in labs_listed(dialog)
         dialog.query_one("#labs-first", Checkbox).value = True
