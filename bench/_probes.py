@@ -85,24 +85,24 @@ def every_row_changed(change_set: ChangeSet, round_number: int) -> ChangeSet:
 
 async def time_change_set(app: Any, change_set: ChangeSet) -> float:
     """Post the change set as the service would; seconds until the screen has been
-    refreshed after the table applied it."""
+    refreshed after the table applied all of it (a big one goes in slices, one per turn)."""
     from cmltui.ui.app import FleetChanged
 
-    loop = asyncio.get_running_loop()
-    painted: asyncio.Future[float] = loop.create_future()
+    table = app.main_screen.table
+    before = dict(table.snapshots)
     started = time.perf_counter()
     app.post_message(FleetChanged(change_set))
-    # InvokeLater queues behind FleetChanged and runs after the next screen refresh.
-    app.call_after_refresh(lambda: painted.done() or painted.set_result(time.perf_counter()))
-    finished = await asyncio.wait_for(painted, 30)
-    # The table applies a big change set in slices, one per loop turn: wait for the last.
-    table = app.main_screen.table
-    while any(table.snapshots.get(s.id) is not s for s in change_set.changed[-1:]):
-        await asyncio.sleep(0.001)
+    while True:
+        # InvokeLater queues behind FleetChanged and runs after the next screen refresh.
         finished = await _painted(app)
-    wrong = [s.id for s in change_set.changed if table.snapshots.get(s.id) is not s]
-    if wrong:
-        raise RuntimeError(f"{len(wrong)} rows did not get the change set")
+        if not app._draining and not app._pending_slices:
+            break
+        if finished - started > 30:
+            raise RuntimeError("the change set was never applied")
+    # Every row got it (or a newer one, should the engine have published meanwhile).
+    stale = [s.id for s in change_set.changed if table.snapshots.get(s.id) is before.get(s.id)]
+    if stale:
+        raise RuntimeError(f"{len(stale)} rows did not get the change set")
     return finished - started
 
 
