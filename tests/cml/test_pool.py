@@ -70,7 +70,10 @@ async def test_pool_wide_bound_on_concurrent_requests(fake_cml, fake_cml_ca_file
             clients.append(pool.client_for(key, fake_cml.base_url_for(key)))
         results = await asyncio.gather(*(client.labs() for client in clients))
         assert [len(labs) for labs in results] == [4, 4, 4, 4]
-        assert fake_cml.max_in_flight == 3
+        # The server counts a request until its answer is sent, the client until it is read:
+        # on a loaded machine one answer can still be leaving while the next request arrives.
+        # Unbounded, these four workers' labs calls would reach up to 16 at once.
+        assert 3 <= fake_cml.max_in_flight <= 4
     finally:
         await pool.aclose()
 
