@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import random
 import time
 from typing import Any
@@ -174,3 +175,36 @@ def key_figures(times: list[float]) -> dict[str, Any]:
         "p99_ms": round(percentile(times, 0.99) * 1000, 1),
         "max_ms": round(max(times) * 1000, 1) if times else float("nan"),
     }
+
+
+class GcPauses:
+    """Garbage collections of this process (all threads stop for them): count and longest,
+    per generation."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], time.perf_counter() - self._started))
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def take(self) -> dict[str, Any]:
+        pauses, self.pauses = self.pauses, []
+        figures: dict[str, Any] = {}
+        for generation in (0, 1, 2):
+            times = [t for g, t in pauses if g == generation]
+            figures[f"gen{generation}"] = {
+                "count": len(times),
+                "max_ms": round(max(times) * 1000, 1) if times else 0.0,
+            }
+        return figures

@@ -37,6 +37,7 @@ from _common import (
     use_demo_credentials,
 )
 from _probes import (
+    GcPauses,
     KeyDriver,
     LagSampler,
     every_row_changed,
@@ -120,6 +121,7 @@ async def measure(info: dict[str, Any], args: argparse.Namespace) -> dict[str, A
     sampler = LagSampler()
     keys = KeyDriver(app)
     result: dict[str, Any] = {}
+    gc_pauses = GcPauses().__enter__()
     try:
         async with app.run_test(headless=True, size=APP_SIZE) as pilot:
             await pilot.pause()
@@ -137,6 +139,7 @@ async def measure(info: dict[str, Any], args: argparse.Namespace) -> dict[str, A
             result["idle"] = lag_figures(sampler.take())
             engine.engine_lag()
             writes.take()
+            gc_pauses.take()
             cycles: list[float] = []
             keys.start()
             deadline = time.perf_counter() + args.seconds
@@ -153,6 +156,7 @@ async def measure(info: dict[str, Any], args: argparse.Namespace) -> dict[str, A
                 "store": writes.take(),
             }
             result["keys_while_refreshing"] = key_figures(pressed)
+            result["gc_pauses_while_refreshing"] = gc_pauses.take()
             result["engine_loop_lag"] = engine.engine_lag()
             applied: list[float] = []
             for round_number in range(args.change_sets):
@@ -171,6 +175,7 @@ async def measure(info: dict[str, Any], args: argparse.Namespace) -> dict[str, A
             result["unexpected_errors"] = len(app.unexpected_errors)
             await sampler.stop()
     finally:
+        gc_pauses.__exit__()
         await sampler.stop()
         await keys.stop()
         await engine.close(runtime)
