@@ -163,8 +163,12 @@ class RefreshConfig(_Section):
     ec2_seconds: float = Field(default=15.0, ge=1)
     cloudwatch_seconds: float = Field(default=60.0, ge=5)
     cml_seconds: float = Field(default=30.0, ge=1)
-    #: Licence state changes rarely: read it less often than telemetry.
+    #: Licence state changes rarely: read it less often than telemetry (on a full read, see
+    #: below, once this long has passed; at once when CML reports a licence event).
     cml_license_seconds: float = Field(default=300.0, ge=5)
+    #: Every this many CML cycles a worker's system information and labs list are read again
+    #: even when no event said they changed (between them: activity feed and stats only).
+    cml_full_read_cycles: int = Field(default=15, ge=1)
 
 
 class IdleConfig(_Section):

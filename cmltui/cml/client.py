@@ -56,6 +56,8 @@ from cmltui.domain.clock import Clock, utc_now
 #: node, with the lab id) for a wipe; ``wipe_lab`` is not a 2.9 category but is kept for
 #: controllers or proxies that write it.
 LAB_EVENT_CATEGORIES = frozenset({"start_lab", "stop_lab", "wipe_node", "wipe_lab", "import_lab"})
+#: The telemetry category CML writes when its licence state changes.
+LICENCE_EVENT_CATEGORY = "license_info"
 #: Every this many ``labs`` calls, every lab's details are read again whatever the events say.
 FULL_LAB_REFRESH_CALLS = 10
 
@@ -120,6 +122,9 @@ class CmlApiClient(LabCalls):
         self._stale_lab_ids: set[str] = set()
         self._lab_events_trusted = False
         self._labs_calls_since_full = 0
+        self._labs_read_once = False
+        # A ``license_info`` telemetry event since the last licence read: read it again.
+        self._licence_event_seen = False
         # Titles of the labs seen so far, so that lab errors can name a lab by its title.
         self._lab_titles: dict[str, str] = {}
         per_worker = settings.max_concurrent_requests_per_worker
@@ -277,6 +282,18 @@ class CmlApiClient(LabCalls):
         self._token = token
         return token
 
+    @property
+    def labs_may_have_changed(self) -> bool:
+        """True when the labs list should be read again this cycle: never read yet, a lab
+        event named a lab since, or lab events cannot be trusted (the activity feed unread or
+        failing, or a lab event without a lab id)."""
+        return not self._labs_read_once or not self._lab_events_trusted or bool(self._stale_lab_ids)
+
+    @property
+    def licence_may_have_changed(self) -> bool:
+        """True when a ``license_info`` telemetry event arrived since the last licence read."""
+        return self._licence_event_seen
+
     # ------------------------------------------------------------------ calls
     @typed_errors
     async def system_information(self) -> CmlSystemInfo:
@@ -343,13 +360,16 @@ class CmlApiClient(LabCalls):
             if (lab := fetched[lab_id] if lab_id in fetched else self._lab_cache.get(lab_id))
         }
         self._lab_titles.update((lab.id, lab.title) for lab in self._lab_cache.values())
+        self._labs_read_once = True
         return list(self._lab_cache.values())
 
     @typed_errors
     async def licensing(self) -> CmlLicensing:
         response = await self._call("GET", "licensing", what="licensing")
         raise_for_status(response, "licensing")
-        return parse_licensing(decode_json(response, "licensing"))
+        licensing = parse_licensing(decode_json(response, "licensing"))
+        self._licence_event_seen = False
+        return licensing
 
     @typed_errors
     async def register_license(
@@ -458,6 +478,8 @@ class CmlApiClient(LabCalls):
         self._stale_lab_ids.update(event.lab_id for event in lab_events if event.lab_id)
         # A lab event that names no lab leaves every lab in doubt: fetch all next time.
         self._lab_events_trusted = all(event.lab_id for event in lab_events)
+        if any(event.category == LICENCE_EVENT_CATEGORY for event in fresh):
+            self._licence_event_seen = True
         activity = [
             CmlActivityEvent(
                 category=event.category, timestamp=event.timestamp, user_id=event.user_id

@@ -348,11 +348,23 @@ class CMLWorker(WorkerIntents):
         )
         return True
 
-    def idle_minutes(self, now: datetime | None = None) -> float | None:
-        """Minutes since the last activity, or None when the worker has never shown any."""
-        if self.state.last_activity_at is None:
+    def idle_since(self) -> datetime | None:
+        """When idleness starts counting: the last activity, but never before the last start
+        (activity from before a stop must not make a just-started worker look idle); None
+        before any telemetry."""
+        s = self.state
+        if s.last_activity_at is None:
             return None
-        elapsed = (now or self._clock()) - self.state.last_activity_at
+        if s.last_started_at is not None and s.last_started_at > s.last_activity_at:
+            return s.last_started_at
+        return s.last_activity_at
+
+    def idle_minutes(self, now: datetime | None = None) -> float | None:
+        """Minutes since ``idle_since``, or None when the worker has never shown any."""
+        since = self.idle_since()
+        if since is None:
+            return None
+        elapsed = (now or self._clock()) - since
         return max(elapsed / timedelta(minutes=1), 0.0)
 
     def is_idle(self, idle_threshold_minutes: int, *, now: datetime | None = None) -> bool:

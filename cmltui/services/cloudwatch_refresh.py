@@ -61,7 +61,7 @@ class CloudWatchRefreshMixin(ControllerBase):
             if cpu is None or runtime.cml_cpu_known:
                 continue  # CML's own figures win when it has them
             cpu = round(min(max(cpu, 0.0), 100.0), 1)
-            last_activity = worker.state.last_activity_at or worker.state.last_started_at or now
+            last_activity = worker.idle_since() or worker.state.last_started_at or now
             if cpu >= self.config.idle.cpu_activity_threshold_percent:
                 last_activity = now
             worker.update_telemetry(

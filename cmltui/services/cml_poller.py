@@ -14,17 +14,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import zlib
 from datetime import datetime
 
 from cmltui.cml.errors import CmlError, CmlNotReadyError
-from cmltui.cml.models import CmlActivityEvent, CmlLab, CmlLicensing, CmlSystemStats
+from cmltui.cml.models import (
+    CmlActivityEvent,
+    CmlLab,
+    CmlLicensing,
+    CmlSystemInfo,
+    CmlSystemStats,
+)
 from cmltui.cml.status_map import service_status_for
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
 from cmltui.domain.errors import DomainError
 from cmltui.domain.worker import CMLWorker
-from cmltui.services.controller_base import (
-    ControllerBase,
-)
+from cmltui.services.controller_base import ControllerBase, _WorkerRuntime
 from cmltui.services.ports import (
     CmlClient,
 )
@@ -63,14 +68,29 @@ class CmlPollerMixin(ControllerBase):
     def _client(self, worker: CMLWorker) -> CmlClient:
         return self._cml_pool.client_for(worker.id, worker.state.https_endpoint or "")
 
-    async def _poll_worker_cml(self, worker: CMLWorker) -> None:
-        client = self._client(worker)
+    def _full_read_due(self, worker: CMLWorker, runtime: _WorkerRuntime) -> bool:
+        """Whether this cycle reads what rarely changes (system information, labs list,
+        licence) whatever the events say: the first cycle, after any error or a service that
+        was not available, and every ``refresh.cml_full_read_cycles`` cycles (staggered per
+        worker so that full reads spread over the cycles)."""
+        return (
+            runtime.cml_full_read_due
+            or worker.state.service_status != CMLServiceStatus.AVAILABLE
+            or runtime.cml_cycles_since_full >= self.config.refresh.cml_full_read_cycles - 1
+        )
+
+    async def _read_system_information(
+        self, worker: CMLWorker, client: CmlClient
+    ) -> CmlSystemInfo | None:
+        """System information, applied to the worker; None when CML is not available (the
+        worker's service state and error then say why)."""
         endpoint = worker.state.https_endpoint
         runtime = self._runtime_for(worker.id)
         try:
             info = await client.system_information()
         except CmlError as err:
             runtime.cml_cpu_known = False
+            runtime.cml_full_read_due = True
             booting = isinstance(err, CmlNotReadyError)
             running_for = self._running_minutes(worker)
             if (
@@ -83,33 +103,50 @@ class CmlPollerMixin(ControllerBase):
                 self._set_cml_error(
                     worker, f"unreachable {running_for:.0f} min after start: {err.reason}"
                 )
-                return
+                return None
             worker.update_service_status(service_status_for(err), endpoint)
             # A controller that is still booting is a state (STARTING), not an error.
             self._set_cml_error(worker, None if booting else err.reason)
-            return
+            return None
         service = service_status_for(info)
         runtime.version_supported = info.version_supported
         worker.update_service_status(service, endpoint, cml_version=info.version)
         if service != CMLServiceStatus.AVAILABLE:
             self._set_cml_error(worker, None)
             runtime.cml_cpu_known = False
+            runtime.cml_full_read_due = True
+            return None
+        return info
+
+    async def _poll_worker_cml(self, worker: CMLWorker) -> None:
+        """One worker's cycle. A full read asks system information first (is CML up, which
+        version), then the rest; a lean cycle (the steady state) asks only the activity feed
+        and the stats, plus the labs when the feed names a lab event and the licence when it
+        names a licence event or the licence is due. A lean cycle that fails asks system
+        information at once, so a controller that went down shows as such in this cycle."""
+        client = self._client(worker)
+        endpoint = worker.state.https_endpoint
+        runtime = self._runtime_for(worker.id)
+        full = self._full_read_due(worker, runtime)
+        if full and await self._read_system_information(worker, client) is None:
             return
         now = self._clock()
-        license_due = (
+        license_due = full and (
             runtime.license_checked_at is None
             or (now - runtime.license_checked_at).total_seconds()
             >= self.config.refresh.cml_license_seconds
         )
-        # Activity first: its lab events tell the client which labs need reading again.
+        # Activity first: its lab and licence events say what needs reading again.
         activity: list[CmlActivityEvent] | CmlError
         try:
             activity = await client.new_activity_events()
         except CmlError as err:
             activity = err
+        read_labs = full or client.labs_may_have_changed
+        license_due = license_due or client.licence_may_have_changed
         stats, labs, licensing = await asyncio.gather(
             client.system_stats(),
-            client.labs(),
+            _labs_if(client, read_labs),
             _licensing_if(client, license_due),
             return_exceptions=True,
         )
@@ -118,6 +155,11 @@ class CmlPollerMixin(ControllerBase):
         unexpected = [r for r in errors if not isinstance(r, CmlError)]
         if unexpected:
             log.error("unexpected CML client error: %r", unexpected[0])
+        if errors and not full:
+            # A lean cycle failed: is CML still up? (Its answer sets the service state.)
+            runtime.cml_full_read_due = True
+            if await self._read_system_information(worker, client) is None:
+                return
         if licensing is not None and not isinstance(licensing, BaseException):
             runtime.license_checked_at = now
             worker.update_license(licensing.license_status)
@@ -130,12 +172,24 @@ class CmlPollerMixin(ControllerBase):
         ):
             worker.update_service_status(CMLServiceStatus.ERROR, endpoint)
         self._set_cml_error(worker, first_error.reason if first_error else None)
+        if errors:
+            runtime.cml_full_read_due = True
+        elif full:
+            runtime.cml_full_read_due = False
+            runtime.cml_cycles_since_full = 0
+            if not runtime.cml_first_full_done:
+                # Staggered: each worker's next full read falls on its own cycle.
+                runtime.cml_first_full_done = True
+                cycles = self.config.refresh.cml_full_read_cycles
+                runtime.cml_cycles_since_full = zlib.crc32(worker.id.encode()) % cycles
+        else:
+            runtime.cml_cycles_since_full += 1
 
     def _apply_cml_telemetry(
         self,
         worker: CMLWorker,
         stats: CmlSystemStats | BaseException,
-        labs: list[CmlLab] | BaseException,
+        labs: list[CmlLab] | BaseException | None,
         activity: list[CmlActivityEvent] | CmlError,
         now: datetime,
     ) -> None:
@@ -152,11 +206,11 @@ class CmlPollerMixin(ControllerBase):
         cpu = None if cpu is None else round(min(max(cpu, 0.0), 100.0), 1)
         memory = None if memory is None else round(min(max(memory, 0.0), 100.0), 1)
         active_labs = state.active_labs_count
-        if not isinstance(labs, BaseException):
+        if labs is not None and not isinstance(labs, BaseException):
             active_labs = sum(1 for lab in labs if lab.is_active)
         # Activity: a running lab, a user event, or CPU above the threshold. Before any is
         # seen, the last start is the baseline, so idleness counts from the start.
-        last_activity = state.last_activity_at or state.last_started_at or now
+        last_activity = worker.idle_since() or worker.state.last_started_at or now
         if not isinstance(activity, BaseException) and activity:
             newest = max(event.timestamp for event in activity)
             last_activity = max(last_activity, newest)
@@ -181,6 +235,7 @@ class CmlPollerMixin(ControllerBase):
         for worker_id in [wid for wid in self._runtime if wid not in target_ids]:
             runtime = self._runtime[worker_id]
             runtime.cml_cpu_known = False
+            runtime.cml_full_read_due = True  # a start or a new endpoint: read everything
             with contextlib.suppress(Exception):
                 await self._cml_pool.forget(worker_id)
         await asyncio.gather(*(self._poll_worker_safely(w) for w in targets))
@@ -197,6 +252,11 @@ class CmlPollerMixin(ControllerBase):
             self._set_cml_error(worker, f"unexpected error: {type(err).__name__}")
         if worker.uncommitted_events:
             self._touch(worker)
+
+
+async def _labs_if(client: CmlClient, due: bool) -> list[CmlLab] | None:
+    """The labs when they may have changed (1 + changed labs requests), else None (none)."""
+    return await client.labs() if due else None
 
 
 async def _licensing_if(client: CmlClient, due: bool) -> CmlLicensing | None:

@@ -66,6 +66,10 @@ class _WorkerRuntime:
     cloudwatch_cpu: float | None = None
     cml_cpu_known: bool = False
     license_checked_at: datetime | None = None
+    #: The next CML cycle reads everything (see ``CmlPollerMixin._full_read_due``).
+    cml_full_read_due: bool = True
+    cml_cycles_since_full: int = 0
+    cml_first_full_done: bool = False
     version_supported: bool = True
     #: When the last CML or CloudWatch figures were applied (None: not since start).
     telemetry_at: datetime | None = None

@@ -131,6 +131,14 @@ class CmlClient(Protocol):
     @property
     def login_count(self) -> int: ...
 
+    @property
+    def labs_may_have_changed(self) -> bool:
+        """The labs list is due again (never read, a lab event since, or events untrusted)."""
+
+    @property
+    def licence_may_have_changed(self) -> bool:
+        """A licence telemetry event arrived since the last licence read."""
+
     async def system_information(self) -> CmlSystemInfo: ...
 
     async def system_stats(self) -> CmlSystemStats: ...

@@ -204,8 +204,8 @@ class ProjectionMixin(ControllerBase):
             key = (
                 _shown_step(uptime_seconds(worker.state, now)),
                 _shown_step(
-                    (now - worker.state.last_activity_at).total_seconds()
-                    if worker.state.last_activity_at
+                    (now - idle_since).total_seconds()
+                    if (idle_since := worker.idle_since())
                     else None
                 ),
                 int(live),

@@ -326,6 +326,7 @@ def test_is_idle_by_the_seed_criteria(frozen_clock):
     worker = new_worker(frozen_clock, S.RUNNING)
     assert worker.is_idle(30) is False  # no last activity: never idle
     assert worker.idle_minutes() is None
+    frozen_clock.advance(minutes=60)  # running for an hour (idleness never counts from before)
     worker.update_telemetry(frozen_clock() - timedelta(minutes=29), 0, 1.0, 1.0)
     assert worker.is_idle(30) is False
     assert worker.idle_minutes() == pytest.approx(29)
@@ -338,6 +339,25 @@ def test_is_idle_by_the_seed_criteria(frozen_clock):
     # ``now`` can be given instead of the clock.
     worker.update_telemetry(worker.state.last_activity_at, 0, 1.0, 1.0)
     assert worker.is_idle(30, now=worker.state.last_activity_at + timedelta(minutes=10)) is False
+
+
+def test_idleness_counts_from_the_last_start_not_from_activity_before_the_stop(frozen_clock):
+    worker = new_worker(frozen_clock, S.RUNNING)
+    worker.update_telemetry(frozen_clock() - timedelta(minutes=5), 0, 1.0, 1.0)
+    worker.update_status(S.STOPPING)
+    worker.update_status(S.STOPPED)
+    frozen_clock.advance(hours=3)
+    worker.update_status(S.PENDING)
+    worker.update_status(S.RUNNING)
+    # Just started: the activity from before the stop (3 h ago) does not make it idle.
+    assert worker.idle_since() == worker.state.last_started_at == frozen_clock()
+    assert worker.idle_minutes() == pytest.approx(0)
+    assert worker.is_idle(30) is False
+    frozen_clock.advance(minutes=31)
+    assert worker.is_idle(30) is True
+    # Activity after the start counts as usual.
+    worker.update_telemetry(frozen_clock(), 0, 1.0, 1.0)
+    assert worker.idle_since() == frozen_clock()
 
 
 def test_can_connect_by_the_seed_criteria(frozen_clock):

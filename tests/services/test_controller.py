@@ -295,24 +295,3 @@ async def test_licence_register_and_deregister_through_cml(fleet):
     gone = await controller.deregister_license(worker.id)
     assert gone.ok
     assert _by_name(controller)["lic"].license_status == LicenseStatus.UNREGISTERED
-
-
-async def test_steady_cml_cycle_costs_four_requests_per_worker_and_one_login(fleet):
-    instance_id = await fleet.launch("steady-cml", running_labs=1, labs=3)
-    controller = fleet.make_controller()
-    await controller.refresh_once()
-    fake = fleet.cml.worker(instance_id)
-    before = fake.request_count
-    for _ in range(3):
-        await controller.refresh_cml()
-    # system_information, system_stats, labs list, telemetry/events: no lab read again
-    # while no lab event says it changed, and the token is reused (no login).
-    assert fake.request_count - before == 3 * 4
-    assert fake.login_count == 1
-    lab = fake.labs_snapshot()[0]
-    fake.set_lab_state(lab.id, "STOPPED" if lab.running else "STARTED")
-    before = fake.request_count
-    await controller.refresh_cml()
-    assert fake.request_count - before == 4 + 1  # the one lab the event named
-    expected_running = fake.running_lab_count()
-    assert _by_name(controller)["steady-cml"].active_labs_count == expected_running

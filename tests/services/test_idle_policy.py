@@ -51,10 +51,16 @@ def test_snooze_after_a_start_holds_the_stop_back():
     worker.update_status(CMLWorkerStatus.RUNNING)  # a start seen in EC2, e.g. from the console
     policy = IdleConfig(threshold_minutes=30, auto_stop=True, snooze_minutes=60)
     verdict = evaluate_idle(worker, policy, clock())
-    assert verdict.is_idle  # idle by the seed's rule...
-    assert not verdict.should_stop_now  # ...but inside the snooze window
+    # Idleness counts from the start, not from the activity 40 min before it.
+    assert (verdict.idle_minutes, verdict.is_idle) == (0.0, False)
+    assert not verdict.should_stop_now
     assert verdict.stop_in_minutes == 60.0
-    clock.advance(minutes=61)
+    clock.advance(minutes=31)
+    snoozed = evaluate_idle(worker, policy, clock())
+    assert snoozed.is_idle  # idle by the seed's rule...
+    assert not snoozed.should_stop_now  # ...but inside the snooze window
+    assert snoozed.reason == "idle, but started less than 60 min ago"
+    clock.advance(minutes=30)
     assert evaluate_idle(worker, policy, clock()).should_stop_now
 
 
