@@ -17,6 +17,8 @@ _REGISTERED_AUTHORIZATIONS = frozenset({"IN_COMPLIANCE", "AUTHORIZED"})
 _EXPIRED = frozenset({"EVAL_EXPIRED", "AUTHORIZATION_EXPIRED", "EXPIRED", "REGISTRATION_EXPIRED"})
 _INVALID = frozenset({"FAILED", "OUT_OF_COMPLIANCE", "NOT_AUTHORIZED", "RETRY_IN_PROGRESS"})
 _UNREGISTERED = frozenset({"NOT_REGISTERED", "INIT", "IN_PROGRESS"})
+#: The authorization of a controller in evaluation mode.
+_EVALUATION = "EVAL"
 
 
 def service_status_for(answer: CmlSystemInfo | BaseException) -> CMLServiceStatus:
@@ -54,9 +56,10 @@ def license_status_for(
     2. any *_EXPIRED status -> EXPIRED
     3. FAILED, RETRY_IN_PROGRESS, OUT_OF_COMPLIANCE, NOT_AUTHORIZED -> INVALID (so a failed
        registration shows as such even though authorization falls back to EVAL)
-    4. NOT_REGISTERED, INIT, IN_PROGRESS or nothing -> UNREGISTERED (no licence is registered,
-       even while the controller runs on EVAL authorization)
-    5. EVAL -> EVALUATION
+    4. EVAL authorization -> EVALUATION: the controller runs in evaluation mode, whether no
+       licence is registered (NOT_REGISTERED, INIT, IN_PROGRESS or nothing) or a completed
+       registration is not authorized yet
+    5. NOT_REGISTERED, INIT, IN_PROGRESS or nothing, without evaluation -> UNREGISTERED
     6. anything else -> INVALID (an unknown string is not assumed to be fine)
     """
     registration = _normalised(registration_status)
@@ -68,10 +71,8 @@ def license_status_for(
         return LicenseStatus.EXPIRED
     if statuses & _INVALID:
         return LicenseStatus.INVALID
-    if registration in _UNREGISTERED | {None} and authorization in _UNREGISTERED | {None, "EVAL"}:
-        if registration is None and authorization == "EVAL":
-            return LicenseStatus.EVALUATION
-        return LicenseStatus.UNREGISTERED
-    if authorization == "EVAL":
+    if authorization == _EVALUATION and registration in _UNREGISTERED | {None, "COMPLETED"}:
         return LicenseStatus.EVALUATION
+    if registration in _UNREGISTERED | {None} and authorization in _UNREGISTERED | {None}:
+        return LicenseStatus.UNREGISTERED
     return LicenseStatus.INVALID

@@ -116,3 +116,31 @@ async def test_many_calls_use_one_login_and_one_kept_alive_client(make_worker, f
     assert client.request_count == 31 == worker.request_count
     # Sequential calls reuse one kept-alive connection.
     assert fake_cml.connections_accepted - accepted_before == 1
+
+
+async def test_a_controller_in_evaluation_mode_reads_as_evaluation(make_worker):
+    """NOT_REGISTERED with evaluation active (authorization EVAL) is the seed's EVALUATION, not
+    "unregistered"; without evaluation (INIT) it is unregistered (issue 15 #13)."""
+    evaluating, client = make_worker(licensed=False, evaluation=True)
+    assert evaluating.licence_state() == ("NOT_REGISTERED", "EVAL")
+    licensing = await client.licensing()
+    assert licensing.registration_status == "NOT_REGISTERED"
+    assert licensing.authorization_status == "EVAL"
+    assert licensing.license_status is LicenseStatus.EVALUATION
+
+    plain, other = make_worker(licensed=False, evaluation=False)
+    assert plain.licence_state() == ("NOT_REGISTERED", "INIT")
+    assert (await other.licensing()).license_status is LicenseStatus.UNREGISTERED
+
+    # Evaluation can end on a controller already running: the knob flips it, and so does the
+    # status cmltui reads.
+    evaluating.set_evaluation(False)
+    assert (await client.licensing()).license_status is LicenseStatus.UNREGISTERED
+
+
+async def test_deregistration_returns_to_the_controllers_evaluation_state(make_worker):
+    evaluating, client = make_worker(licensed=True, evaluation=True)
+    assert (await client.licensing()).license_status is LicenseStatus.REGISTERED
+    await client.deregister_license()
+    assert evaluating.licence_state() == ("NOT_REGISTERED", "EVAL")
+    assert (await client.licensing()).license_status is LicenseStatus.EVALUATION

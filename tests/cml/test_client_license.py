@@ -76,7 +76,7 @@ async def test_deregister_204_then_second_is_400(make_worker):
     worker, client = make_worker(licensed=True)
     first = await client.deregister_license()
     assert (first.outcome, first.status_code) == ("deregistered", 204)
-    assert worker.licence_state() == ("NOT_REGISTERED", "EVAL")
+    assert worker.licence_state() == ("NOT_REGISTERED", "INIT")
     assert (await client.licensing()).license_status is LicenseStatus.UNREGISTERED
     second = await client.deregister_license()
     assert (second.outcome, second.status_code) == ("not-registered", 400)

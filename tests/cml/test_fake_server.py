@@ -260,7 +260,7 @@ async def test_licence_state_machine_over_http(raw):
     assert (
         await http.post("licensing/registration", json=register, headers=auth)
     ).status_code == 204
-    assert worker.licence_state() == ("IN_PROGRESS", "EVAL")
+    assert worker.licence_state() == ("IN_PROGRESS", "INIT")
     clock.advance(seconds=6)
     assert worker.licence_state() == ("COMPLETED", "IN_COMPLIANCE")
     body = (await http.get("licensing", headers=auth)).json()
@@ -271,7 +271,7 @@ async def test_licence_state_machine_over_http(raw):
     assert (await http.post("licensing/registration", json=rereg, headers=auth)).status_code == 204
     clock.advance(seconds=6)
     assert (await http.delete("licensing/deregistration", headers=auth)).status_code == 204
-    assert worker.licence_state() == ("NOT_REGISTERED", "EVAL")
+    assert worker.licence_state() == ("NOT_REGISTERED", "INIT")
     assert (await http.delete("licensing/deregistration", headers=auth)).status_code == 400
     bad = {"token": "WRONG-TOKEN", "reregister": False}
     assert (await http.post("licensing/registration", json=bad, headers=auth)).status_code == 204

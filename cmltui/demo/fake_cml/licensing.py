@@ -43,10 +43,16 @@ class TimeInfo:
         }
 
 
+#: Authorization of an unregistered controller: in evaluation mode, or not (fresh install, or
+#: evaluation over). cml-api.md §5.3 lists both after a deregistration.
+EVALUATION_AUTHORIZATION = "EVAL"
+NO_EVALUATION_AUTHORIZATION = "INIT"
+
+
 @dataclass
 class FakeLicence:
     registration_status: str = "NOT_REGISTERED"
-    authorization_status: str = "EVAL"
+    authorization_status: str = NO_EVALUATION_AUTHORIZATION
     registration_expires: datetime | None = None
     authorization_expires: datetime | None = None
     register_time: TimeInfo = field(default_factory=TimeInfo)
@@ -57,6 +63,22 @@ class FakeLicence:
     #: The registration in flight: its token and when it ends.
     pending_token: str | None = None
     pending_until: datetime | None = None
+
+    @classmethod
+    def unregistered(cls, *, evaluation: bool) -> FakeLicence:
+        """A controller with no registration, in evaluation mode or not."""
+        return cls(
+            authorization_status=(
+                EVALUATION_AUTHORIZATION if evaluation else NO_EVALUATION_AUTHORIZATION
+            )
+        )
+
+    def set_evaluation(self, evaluation: bool) -> None:
+        """Start or end evaluation mode; a registered (or registering) licence is unchanged."""
+        if self.registration_status == "NOT_REGISTERED":
+            self.authorization_status = (
+                EVALUATION_AUTHORIZATION if evaluation else NO_EVALUATION_AUTHORIZATION
+            )
 
     @property
     def is_licensed(self) -> bool:

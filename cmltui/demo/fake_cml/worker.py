@@ -90,6 +90,7 @@ class FakeCmlWorker(LabOperations):
         labs: int = 3,
         running_labs: int = 1,
         licensed: bool = True,
+        evaluation: bool = False,
         ready: bool = True,
         seed: int = 0,
         clock: Clock = utc_now,
@@ -128,7 +129,9 @@ class FakeCmlWorker(LabOperations):
         now = self._clock()
         self._created_at = now
         self._last_tick = now
-        self._licence = FakeLicence()
+        #: Unregistered, the controller is in evaluation mode (authorization EVAL), else INIT.
+        self.evaluation = evaluation
+        self._licence = FakeLicence.unregistered(evaluation=evaluation)
         if licensed:
             month_ago = now - timedelta(days=30)
             self._licence.complete_registration(month_ago, month_ago)
@@ -310,6 +313,14 @@ class FakeCmlWorker(LabOperations):
             self._advance()
             return self._licence.registration_status, self._licence.authorization_status
 
+    def set_evaluation(self, evaluation: bool) -> None:
+        """Put an unregistered controller in evaluation mode or take it out (and after a
+        deregistration it returns to this)."""
+        with self._lock:
+            self._advance()
+            self.evaluation = evaluation
+            self._licence.set_evaluation(evaluation)
+
     @property
     def user_ids(self) -> dict[str, str]:
         return dict(self._users)
@@ -399,7 +410,7 @@ class FakeCmlWorker(LabOperations):
                 return 400, error_body(400, "The product is not registered")
             if status == "IN_PROGRESS":
                 return 409, error_body(409, "Deregistration cannot be requested at this time")
-            self._licence = FakeLicence()
+            self._licence = FakeLicence.unregistered(evaluation=self.evaluation)
             return (202 if self.faults.deregister_202 else 204), None
 
     # ------------------------------------------------------------------ telemetry
