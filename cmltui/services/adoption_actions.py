@@ -80,14 +80,22 @@ class AdoptionActionsMixin(ControllerBase):
         offered: list[DiscoveredInstance] = []
         for region, conflicts in by_region.items():
             ids = [c.instance.aws_instance_id for c in conflicts]
+            key = f"{region}/copies/discover"
             try:
                 now = {
                     d.aws_instance_id: d
                     for d in (await self._gateway.lookup_instances(region, ids)).instances
                 }
             except AwsError as err:
+                # Shown in the import dialog (and on the status line), not only logged.
                 log.warning("copies in %s not checked: %s", region, err)
+                self._region_errors[key] = SourceHealth(
+                    f"{region} copy check",
+                    f"copies of managed workers not checked: {_without_region(str(err), region)}",
+                    self._clock(),
+                )
                 continue
+            self._region_errors.pop(key, None)
             for conflict in conflicts:
                 dto = now.get(conflict.instance.aws_instance_id)
                 if dto is None or dto.state in (

@@ -270,4 +270,7 @@ class WorkerActions:
                     "import", lambda: service.import_instances(picked)
                 )
 
-        self.fleet_app.push_screen(ImportScreen(service.discover, service.discovery_errors), send)
+        dialog = ImportScreen(
+            service.discover, service.discovery_errors, regions=self.fleet_app.config.regions
+        )
+        self.fleet_app.push_screen(dialog, send)

@@ -7,11 +7,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, LoadingIndicator, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from cmltui.domain.events import CloudEvent
+from cmltui.domain.plural import plural
 from cmltui.services.discovery import DiscoveredInstance
 from cmltui.ui.actions import GROUP_TITLES, visible_actions
 from cmltui.ui.formatting import message, plain, shown
@@ -34,6 +36,38 @@ def instance_label(instance: DiscoveredInstance) -> Text:
     return label
 
 
+def import_status(
+    instances: Sequence[DiscoveredInstance], failures: Sequence[str], regions: Sequence[str]
+) -> Text:
+    """What the import dialog says once discovery answered: every failure first (a region
+    that could not be searched is never "nothing to import"), then what was found."""
+    status = Text()
+    for line in failures:
+        status.append(f"Discovery failed: {shown(line)}\n", style="red")
+    if not instances:
+        failed = {r for r in regions for line in failures if line.startswith(f"{r} discovery:")}
+        if not failures:
+            status.append("Nothing to import: every CML-looking instance is managed.")
+        elif regions and failed >= set(regions):
+            status.append("No region could be searched: nothing is known about what to import.")
+        else:
+            status.append("Nothing to import in the regions that answered.")
+        return status
+    importable = sum(1 for inst in instances if inst.importable)
+    status.append(
+        f"{plural(len(instances), 'instance')} found, {importable} can be imported. "
+        "space picks, enter imports the picked ones."
+    )
+    return status
+
+
+class ImportList(SelectionList[int]):
+    """The instances to pick: space toggles one, enter imports the picked ones (as the hint
+    says; a plain ``SelectionList`` toggles on enter too)."""
+
+    BINDINGS = [Binding("enter", "screen.import_selected", "Import selected", show=False)]
+
+
 class ImportScreen(Dialog[list[DiscoveredInstance] | None]):
     """Lists what ``discover()`` finds; the operator picks which instances to manage.
 
@@ -48,8 +82,10 @@ class ImportScreen(Dialog[list[DiscoveredInstance] | None]):
         self,
         discover: Callable[[], Awaitable[list[DiscoveredInstance]]],
         discovery_errors: Callable[[], list[str]] = list,
+        regions: Sequence[str] = (),
     ) -> None:
         super().__init__(classes="dialog")
+        self._regions = tuple(regions)
         self._discover = discover
         self._discovery_errors = discovery_errors
         self.instances: list[DiscoveredInstance] = []
@@ -59,7 +95,7 @@ class ImportScreen(Dialog[list[DiscoveredInstance] | None]):
             yield Static(Text("Import discovered instances", style="bold"), classes="dialog-title")
             yield Static(Text("Looking for CML workers not managed yet…"), id="import-status")
             yield LoadingIndicator(id="import-progress")
-            yield SelectionList[int](id="import-list")
+            yield ImportList(id="import-list")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Import selected", id="import", variant="primary", disabled=True)
@@ -80,25 +116,11 @@ class ImportScreen(Dialog[list[DiscoveredInstance] | None]):
             self.query_one("#import-progress").display = False
             return
         self.query_one("#import-progress").display = False
-        status = self.query_one("#import-status", Static)
-        failures = self._discovery_errors()
-        failed = Text()
-        for line in failures:
-            failed.append(f"Discovery failed: {shown(line)}\n", style="red")
-        if not self.instances:
-            if failures:
-                status.update(failed + Text("Nothing found in the other regions."))
-            else:
-                status.update(Text("Nothing to import: every CML-looking instance is managed."))
-            return
-        importable = sum(1 for inst in self.instances if inst.importable)
-        status.update(
-            failed
-            + Text(
-                f"{len(self.instances)} found, {importable} can be imported. "
-                "space selects, enter imports."
-            )
+        self.query_one("#import-status", Static).update(
+            import_status(self.instances, self._discovery_errors(), self._regions)
         )
+        if not self.instances:
+            return
         selection_list = self.query_one("#import-list", SelectionList)
         selection_list.add_options(
             [
@@ -112,6 +134,13 @@ class ImportScreen(Dialog[list[DiscoveredInstance] | None]):
 
     def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
         self.query_one("#import", Button).disabled = not event.selection_list.selected
+
+    def action_import_selected(self) -> None:
+        """enter in the list: import what space picked (nothing picked: say how to pick)."""
+        if self.chosen:
+            self.close(self.chosen)
+        elif self.instances:
+            self.notify("Nothing picked yet: space picks an instance.", severity="warning")
 
     @property
     def chosen(self) -> list[DiscoveredInstance]:
