@@ -141,7 +141,10 @@ class PipeService:
         base = self._last or ChangeSet()
         return replace(base, changed=tuple(self._rows.values()), removed_ids=(), is_full=True)
 
-    async def start(self) -> None:
+    async def start(self, *, hold_loops: bool = False) -> None:
+        return None
+
+    def release_loops(self) -> None:
         return None
 
     async def stop(self) -> None:

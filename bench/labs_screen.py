@@ -90,8 +90,11 @@ class BenchService:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._controller, name)
 
-    async def start(self) -> None:
+    async def start(self, *, hold_loops: bool = False) -> None:
         await self._controller.load()
+
+    def release_loops(self) -> None:
+        return None
 
     async def stop(self) -> None:
         pass

@@ -65,8 +65,11 @@ class ManualService:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._service, name)
 
-    async def start(self) -> None:
+    async def start(self, *, hold_loops: bool = False) -> None:
         await self._load()
+
+    def release_loops(self) -> None:
+        return None
 
 
 class Engine:

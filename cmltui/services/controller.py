@@ -58,6 +58,9 @@ __all__ = ["FleetController", "current_os_user"]
 
 log = logging.getLogger("cmltui.controller")
 
+#: Held loops (``start(hold_loops=True)``) run after this long even if nobody releases them.
+LOOP_HOLD_MAX_SECONDS = 5.0
+
 
 class FleetController(
     ProjectionMixin,
@@ -105,6 +108,7 @@ class FleetController(
         self._from_cache = True
         self._loaded = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._loops_released: asyncio.Event | None = None
         self._wake: dict[str, asyncio.Event] = {}
         self._stopping = False
         self._commit_lock = asyncio.Lock()
@@ -138,12 +142,19 @@ class FleetController(
         self._from_cache = True
         self._publish(list(self._workers))
 
-    async def start(self) -> None:
-        """Load, publish, then run the three loops (each waits for its last run to finish)."""
+    async def start(self, *, hold_loops: bool = False) -> None:
+        """Load, publish, then run the three loops (each waits for its last run to finish).
+
+        ``hold_loops``: the loops first wait for ``release_loops`` (at most
+        ``LOOP_HOLD_MAX_SECONDS``): the dashboard paints the stored fleet before the first
+        refresh competes with it for the CPU."""
         await self.load()
         if self._tasks:
             return
         self._stopping = False
+        self._loops_released = asyncio.Event()
+        if not hold_loops:
+            self._loops_released.set()
         loops: list[tuple[str, float, Callable[[], Awaitable[None]]]] = [
             ("ec2", self.config.refresh.ec2_seconds, self.refresh_ec2),
             ("cloudwatch", self.config.refresh.cloudwatch_seconds, self.refresh_cloudwatch),
@@ -153,8 +164,15 @@ class FleetController(
             self._wake[name] = asyncio.Event()
             self._tasks.append(asyncio.create_task(self._loop(name, interval, body), name=name))
 
+    def release_loops(self) -> None:
+        if self._loops_released is not None:
+            self._loops_released.set()
+
     async def _loop(self, name: str, interval: float, body: Callable[[], Awaitable[None]]) -> None:
         wake = self._wake[name]
+        if self._loops_released is not None and not self._loops_released.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._loops_released.wait(), LOOP_HOLD_MAX_SECONDS)
         if name != "ec2":
             # CloudWatch and CML need EC2's view of who runs where: give it a head start.
             with contextlib.suppress(TimeoutError):

@@ -148,8 +148,12 @@ class EngineService:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        await self.engine.run(self._controller.start())
+    async def start(self, *, hold_loops: bool = False) -> None:
+        await self.engine.run(self._controller.start(hold_loops=hold_loops))
+
+    def release_loops(self) -> None:
+        if self.engine.is_running:
+            self.engine.call_soon(self._controller.release_loops)
 
     async def stop(self) -> None:
         if self.engine.is_running:

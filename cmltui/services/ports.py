@@ -216,8 +216,15 @@ class FleetService(Protocol):
     def current(self) -> ChangeSet:
         """A full change set of the fleet as it stands."""
 
-    async def start(self) -> None:
-        """Load the stored fleet, publish it at once, then start the refresh loops."""
+    async def start(self, *, hold_loops: bool = False) -> None:
+        """Load the stored fleet, publish it at once, then start the refresh loops.
+
+        ``hold_loops``: the loops wait for ``release_loops`` (the dashboard calls it once the
+        stored fleet is painted, so that the first paint does not share the CPU with the first
+        refresh), or ``LOOP_HOLD_MAX_SECONDS`` at most."""
+
+    def release_loops(self) -> None:
+        """Let held loops run (see ``start``); nothing when they run already."""
 
     async def stop(self) -> None: ...
 

@@ -103,6 +103,8 @@ class CmlTuiApp(App[None]):
         self._quitting = False
         self._pending_slices: deque[ChangeSet] = deque()
         self._draining = False
+        #: The service's loops wait for the stored fleet's first paint (see _start_service).
+        self._loops_held = False
         #: Set when the terminal went away (signal or no TTY): the code the process ends with.
         self._exit_code_without_terminal: int | None = None
         #: Start-up warnings (e.g. the data file was recovered), shown as toasts once mounted.
@@ -150,9 +152,20 @@ class CmlTuiApp(App[None]):
     @work(exclusive=True, group="service-start", exit_on_error=False)
     async def _start_service(self) -> None:
         try:
-            await self.service.start()
+            # The refresh loops wait until the stored fleet is painted (see _release_loops).
+            await self.service.start(hold_loops=True)
         except Exception as err:
             self.log_unexpected(err)
+            return
+        self._loops_held = True
+        if not self._draining:
+            self.call_after_refresh(self._release_loops)
+
+    def _release_loops(self) -> None:
+        """The stored fleet is on screen: the first refresh may compete with the UI now."""
+        if self._loops_held:
+            self._loops_held = False
+            self.service.release_loops()
 
     def _watch_terminal(self) -> None:
         """Exit cleanly when the terminal goes away (SSH drop) instead of spinning."""
@@ -288,6 +301,8 @@ class CmlTuiApp(App[None]):
             self.call_later(self._apply_next_slice)
         else:
             self._draining = False
+            if self._loops_held:
+                self.call_after_refresh(self._release_loops)
 
     # -- actions ------------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus, LicenseStatus
 from cmltui.services.snapshot import ChangeSet
 from tests.fixtures.moto_fixtures import MOTO_REGIONS
@@ -295,3 +297,20 @@ async def test_licence_register_and_deregister_through_cml(fleet):
     gone = await controller.deregister_license(worker.id)
     assert gone.ok
     assert _by_name(controller)["lic"].license_status == LicenseStatus.UNREGISTERED
+
+
+async def test_held_loops_wait_for_release_then_refresh(fleet):
+    await fleet.launch("held")
+    controller = fleet.make_controller()
+    await controller.start(hold_loops=True)
+    try:
+        await asyncio.sleep(0.8)  # longer than the loops' 0.5 s head start: still held
+        assert fleet.moto.request_counts[("ec2", "DescribeInstances")] == 0
+        controller.release_loops()
+        for _ in range(200):
+            if fleet.moto.request_counts[("ec2", "DescribeInstances")] >= len(MOTO_REGIONS):
+                break
+            await asyncio.sleep(0.05)
+        assert fleet.moto.request_counts[("ec2", "DescribeInstances")] >= len(MOTO_REGIONS)
+    finally:
+        await controller.stop()

@@ -109,6 +109,8 @@ class FakeFleetService:
         ]
         self.discovery_failures: list[str] = []
         self.started = False
+        self.loops_held = False
+        self.loops_released = False
         self.stopped = False
 
     # -- publication --------------------------------------------------------------------------
@@ -145,8 +147,12 @@ class FakeFleetService:
 
     # -- FleetService -------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, *, hold_loops: bool = False) -> None:
         self.started = True
+        self.loops_held = hold_loops
+
+    def release_loops(self) -> None:
+        self.loops_released = True
 
     async def stop(self) -> None:
         self.stopped = True

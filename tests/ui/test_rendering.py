@@ -412,3 +412,17 @@ async def test_detail_lists_lifecycle_events_not_telemetry(tmp_path):
         shown = app.main_screen.query_one(DetailPane).text()
         assert "status-updated" in shown
         assert "telemetry-updated" not in shown
+
+
+async def test_refresh_loops_are_held_until_the_stored_fleet_is_painted(tmp_path):
+    service = FakeFleetService([make_snapshot(n) for n in range(1, 600)])
+    app = make_app(service, tmp_path)
+    async with app.run_test() as pilot:
+        for _ in range(50):
+            if service.loops_released:
+                break
+            await pilot.pause(0.02)
+        assert service.started and service.loops_held
+        assert service.loops_released
+        # Released only once every stored row is in the table.
+        assert app.main_screen.table.row_count == 599
