@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Static
+from textual.widgets import Button, Input, Static
 
 from cmltui.aws.dto import CMLWorkerInstanceDto
 from cmltui.config import Config
 from cmltui.domain.clock import FrozenClock
 from cmltui.domain.enums import CMLWorkerStatus
+from cmltui.services.snapshot import ActionResult
 from cmltui.ui.app import CmlTuiApp
+from cmltui.ui.screens.forms import NAME_TAKEN, NewWorkerScreen
 from cmltui.ui.screens.lists import ImportScreen
 from tests.ui.fake_service import NOW, FakeFleetService, make_snapshot
 
@@ -133,3 +135,96 @@ async def test_import_discovery_that_raises_is_shown_in_the_dialog(tmp_path):
         text = dialog_text(dialog)
         assert "Discovery failed: engine gone" in text
         assert "Nothing to import" not in text
+
+
+# -- new worker -----------------------------------------------------------------------------
+
+
+def form_error(form, field: str) -> str:
+    return str(form.query_one(f"#{field}-error", Static).render())
+
+
+async def test_new_worker_name_taken_by_a_live_worker_is_refused_as_typed(tmp_path):
+    gone = make_snapshot(2, name="old-lab", status=CMLWorkerStatus.TERMINATED)
+    service = FakeFleetService([make_snapshot(1, name="lab-team-a"), gone])
+    app = make_app(service, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("n")
+        form = app.screen
+        assert isinstance(form, NewWorkerScreen)
+        await pilot.press(*" LAB-Team-A")  # same name key: trimmed, case-folded
+        await pilot.pause()
+        assert form_error(form, "name") == NAME_TAKEN
+        assert form.query_one("#create", Button).disabled
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is form
+        assert not [call for call in service.calls if call[0] == "create"]
+
+        form.query_one("#name", Input).value = "old-lab"  # a terminated worker's name is free
+        await pilot.pause()
+        assert form_error(form, "name") == ""
+        assert not form.query_one("#create", Button).disabled
+
+
+async def test_new_worker_refused_after_submit_keeps_the_form_and_its_values(tmp_path):
+    service = FakeFleetService([make_snapshot(1)])
+
+    async def refuse(name: str, region: str, instance_type: str | None = None) -> ActionResult:
+        service.calls.append(("create", (name, region, instance_type)))
+        return ActionResult("create", refused=(f"{name}: a live worker already has this name",))
+
+    service.create_worker = refuse  # type: ignore[method-assign]
+    app = make_app(service, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("n")
+        form = app.screen
+        assert isinstance(form, NewWorkerScreen)
+        await pilot.press(*"racer", "enter")
+        await settle(app, pilot)
+        assert [call[0] for call in service.calls] == ["create"]
+        assert app.screen is form  # still open
+        assert form.query_one("#name", Input).value == "racer"
+        status = str(form.query_one("#create-status", Static).render())
+        assert "Not created: racer: a live worker already has this name" in status
+        assert not form.query_one("#create", Button).disabled  # can be sent again
+        assert app.focused is form.query_one("#name", Input)
+
+
+async def test_new_worker_error_after_submit_keeps_the_form(tmp_path):
+    service = FakeFleetService([make_snapshot(1)])
+
+    async def explode(name: str, region: str, instance_type: str | None = None) -> ActionResult:
+        raise RuntimeError("engine gone")
+
+    service.create_worker = explode  # type: ignore[method-assign]
+    app = make_app(service, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("n", *"racer", "enter")
+        await settle(app, pilot)
+        form = app.screen
+        assert isinstance(form, NewWorkerScreen)
+        assert "engine gone" in str(form.query_one("#create-status", Static).render())
+        assert form.query_one("#name", Input).value == "racer"
+
+
+async def test_new_worker_accepted_closes_the_form(tmp_path):
+    service = FakeFleetService([make_snapshot(1)])
+    app = make_app(service, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("n", *"fresh-lab", "enter")
+        await settle(app, pilot)
+        assert app.screen is app.main_screen
+        assert ("create", ("fresh-lab", "us-east-1", "c5.2xlarge")) in service.calls
+
+
+async def test_new_worker_duplicate_name_on_the_real_controller(make_fleet, open_app):
+    fleet = await make_fleet([("w-dup", "us-east-1", 0)])
+    async with open_app(fleet) as (app, pilot):
+        await pilot.press("n", *"W-Dup")
+        await pilot.pause()
+        form = app.screen
+        assert isinstance(form, NewWorkerScreen)
+        assert form_error(form, "name") == NAME_TAKEN
+        # The controller refuses it with the same words (the form agrees with it).
+        assert fleet.controller.name_problem("W-Dup") == NAME_TAKEN

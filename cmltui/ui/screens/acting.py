@@ -9,9 +9,10 @@ so the next key never reaches yesterday's selection.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.services.snapshot import ActionResult, WorkerSnapshot
 from cmltui.ui.screens.busy_confirm import (
     LABS_FIRST,
@@ -221,16 +222,19 @@ class WorkerActions:
 
     @mutating
     def action_new_worker(self) -> None:
-        def send(request: NewWorkerRequest | None) -> None:
-            if request is not None:
-                self.fleet_app.run_service_action(
-                    "create",
-                    lambda: self.fleet_app.service.create_worker(
-                        request.name, request.region, request.instance_type
-                    ),
-                )
+        service = self.fleet_app.service
 
-        self.fleet_app.push_screen(NewWorkerScreen(self.fleet_app.config), send)
+        def create(request: NewWorkerRequest) -> Awaitable[ActionResult]:
+            return service.create_worker(request.name, request.region, request.instance_type)
+
+        def live_names() -> list[str]:
+            snapshots = self.table.snapshots.values()
+            return [s.name for s in snapshots if s.status != CMLWorkerStatus.TERMINATED]
+
+        self.fleet_app.push_screen(
+            NewWorkerScreen(self.fleet_app.config, create, live_names),
+            self.fleet_app.notify_result,
+        )
 
     @mutating
     def action_licence(self) -> None:

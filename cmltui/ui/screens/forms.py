@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
@@ -15,8 +15,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, LoadingIndicator, Select, Static
 
 from cmltui.config import Config
+from cmltui.domain.names import name_key
 from cmltui.services.snapshot import ActionResult, WorkerSnapshot
-from cmltui.ui.formatting import license_text, plain, shown
+from cmltui.ui.formatting import license_text, message, plain, shown
 from cmltui.ui.screens.dialog import Dialog, close_binding
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
@@ -88,16 +89,35 @@ class NewWorkerRequest:
     instance_type: str
 
 
-class NewWorkerScreen(Dialog[NewWorkerRequest | None]):
-    """Name, region, instance type; the AMI for the region is shown. Nothing sent until valid."""
+#: What the form says when the name is taken (the controller refuses it with the same words).
+NAME_TAKEN = "a live worker already has this name"
+
+CreateCall = Callable[[NewWorkerRequest], Awaitable[ActionResult]]
+
+
+class NewWorkerScreen(Dialog[ActionResult | None]):
+    """Name, region, instance type; the AMI for the region is shown. Nothing sent until valid.
+
+    The name is checked as typed against the live (not terminated) workers' names, compared
+    as the controller compares them (``name_key``). The form sends the request itself and
+    stays open, values kept, with the reason shown when it is refused or fails.
+    """
 
     # Not a priority key: an open region list takes escape first (it closes the list).
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
 
-    def __init__(self, config: Config) -> None:
+    def __init__(
+        self,
+        config: Config,
+        create: CreateCall,
+        live_names: Callable[[], Iterable[str]] = tuple,
+    ) -> None:
         super().__init__(classes="dialog")
         self.config = config
         self.regions = tuple(config.regions)
+        self._create = create
+        self._live_names = live_names
+        self.busy = False
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box form"):
@@ -122,11 +142,15 @@ class NewWorkerScreen(Dialog[NewWorkerRequest | None]):
             with Horizontal(classes="form-row"):
                 yield Static("AMI", classes="form-label")
                 yield Static(plain(ami_for(self.config, self.regions[0])), id="ami")
+            yield LoadingIndicator(id="create-progress")
+            yield Static("", id="create-status")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Create", id="create", variant="primary", disabled=True)
 
     def on_mount(self) -> None:
+        self.query_one("#create-progress").display = False
+        self.query_one("#create-status").display = False
         self.query_one("#name", Input).focus()
         self._validate()
 
@@ -139,16 +163,23 @@ class NewWorkerScreen(Dialog[NewWorkerRequest | None]):
             "allowed_regions": self.regions,
         }
 
+    def _name_taken(self, name: str) -> bool:
+        key = name_key(name)
+        return any(name_key(live) == key for live in self._live_names())
+
     def _validate(self) -> dict[str, str]:
         values = self._values()
         errors = NewWorkerForm.field_errors(**values)
+        name = str(values["name"])
+        if "name" not in errors and self._name_taken(name):
+            errors["name"] = NAME_TAKEN
         for field in ("name", "region", "instance_type"):
-            message = errors.get(field, "")
+            problem = errors.get(field, "")
             # An empty name is not an error until the operator has typed something.
-            if field == "name" and not values["name"]:
-                message = ""
-            self.query_one(f"#{field}-error", Static).update(Text(message, style="red"))
-        self.query_one("#create", Button).disabled = bool(errors)
+            if field == "name" and not name:
+                problem = ""
+            self.query_one(f"#{field}-error", Static).update(Text(problem, style="red"))
+        self.query_one("#create", Button).disabled = self.busy or bool(errors)
         return errors
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -166,15 +197,48 @@ class NewWorkerScreen(Dialog[NewWorkerRequest | None]):
         if event.button.id == "create":
             self._submit()
         else:
-            self.close(None)
+            self.action_cancel()
 
     def _submit(self) -> None:
-        if self._validate():
+        if self.busy or self._validate():
             return
         form = NewWorkerForm.model_validate(self._values())
-        self.close(NewWorkerRequest(form.name, form.region, form.instance_type))
+        self._set_busy(True)
+        self._show_status(Text(f"Creating {form.name}… waiting for AWS to answer", "italic"))
+        self._send(NewWorkerRequest(form.name, form.region, form.instance_type))
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.query_one("#create-progress").display = busy
+        for widget in (*self.query(Input), *self.query(Select), self.query_one("#cancel")):
+            widget.disabled = busy
+        self._validate()
+        if not busy:
+            self.query_one("#name", Input).focus()
+
+    def _show_status(self, text: Text) -> None:
+        status = self.query_one("#create-status", Static)
+        status.update(text)
+        status.display = bool(text.plain)
+
+    @work(exclusive=True, group="create", exit_on_error=False)
+    async def _send(self, request: NewWorkerRequest) -> None:
+        try:
+            result = await self._create(request)
+        except Exception as err:  # logged; the form stays, its values kept
+            self.app.log_unexpected(err, doing="create")  # type: ignore[attr-defined]
+            result = ActionResult("create", failed=(f"{request.name}: {message(err)}",))
+        if result.ok:
+            self.close(result)
+            return
+        self._set_busy(False)
+        self._show_status(Text(f"Not created: {message(result.summary())}", style="red"))
 
     def action_cancel(self) -> None:
+        if self.busy:
+            # The request is in flight: closing now would hide its outcome.
+            self.notify("Waiting for AWS to answer…", severity="warning")
+            return
         self.close(None)
 
 
