@@ -23,6 +23,8 @@ CONFIG_ENV_VAR = "CMLTUI_CONFIG"
 
 #: What an AWS region name looks like: "us-east-1", "us-gov-west-1", "eusc-de-east-1".
 REGION_PATTERN = re.compile(r"^[a-z]{2,4}(-[a-z]+)+-\d+$")
+#: An OS user name that can be used as ``user@address`` (POSIX portable names, 32 at most).
+_OS_USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
 #: A password file larger than this is not a password file (and /dev/zero never ends).
 MAX_PASSWORD_FILE_BYTES = 4096
 
@@ -217,15 +219,14 @@ class Config(_Section):
     cml_worker_instance_type: str = "c5.2xlarge"
     cml_worker_security_group_ids: list[str] = []
     cml_worker_security_group_names: list[str] = []
+    #: New workers go into a subnet of this VPC (``cmltui.aws.placement``).
     cml_worker_vpc_id: str | None = None
     cml_worker_subnet_id: str | None = None
     cml_worker_key_name: str | None = None
+    #: OS user of the CML image: the SSH login shown for a worker (``user@address``).
     cml_worker_username: str = "admin"
-    cml_worker_default_tags: dict[str, str] = {
-        "Name": "cml-worker-{worker_id}",
-        "Product": "cml",
-        "ManagedBy": "cmltui",
-    }
+    #: No "Name": the worker's name is its Name tag.
+    cml_worker_default_tags: dict[str, str] = {"Product": "cml", "ManagedBy": "cmltui"}
 
     aws: AwsConfig = AwsConfig()
     cml: CmlConfig = CmlConfig()
@@ -247,9 +248,25 @@ class Config(_Section):
                 raise ValueError(f'AWS region names like "us-east-1"; {region!r} is not one')
         return cleaned
 
+    @field_validator("cml_worker_username")
+    @classmethod
+    def _username_logs_in(cls, value: str) -> str:
+        # Shown and copied as "user@address": no spaces, "@" or leading "-" (an ssh option).
+        if not _OS_USERNAME.match(value):
+            raise ValueError(
+                "an OS user name like \"admin\" or \"ec2-user\" (letters, digits, '.', '_', "
+                "'-'; not starting with '-')"
+            )
+        return value
+
     @field_validator("cml_worker_default_tags")
     @classmethod
     def _tags_fill_in(cls, value: dict[str, str]) -> dict[str, str]:
+        if "Name" in value:
+            raise ValueError(
+                "no 'Name' tag: 'Name' is the worker's name, which cmltui sets from the name "
+                "given at creation; remove it"
+            )
         # The gateway fills {worker_id}/{name} and keeps a tag it cannot fill as written
         # (KeyError, IndexError, ValueError), but attribute or index access on a field
         # ("{name.x}", "{name[k]}") would fail at launch time: refuse it here.

@@ -43,7 +43,7 @@ def test_missing_default_file_means_defaults(isolated_config_home):
     assert config.idle.threshold_minutes == 30 and config.idle.auto_stop is False
     assert config.cml.verify_tls is True
     assert config.cml.endpoint_template == "https://{public_ip}"
-    assert config.cml_worker_default_tags["Name"] == "cml-worker-{worker_id}"
+    assert config.cml_worker_default_tags == {"Product": "cml", "ManagedBy": "cmltui"}
 
 
 def test_default_location_is_read(isolated_config_home):
@@ -213,3 +213,38 @@ def test_example_file_documents_every_key_with_a_comment():
         assert match, f"config.example.toml does not document [{section or 'top level'}] {key}"
         previous = body[: match.start()].rstrip("\n").splitlines()[-1]
         assert previous.startswith("#"), f"{key} has no comment line above it"
+
+
+# ---------------------------------------------------------------- settings of new workers
+def test_a_name_in_the_default_tags_is_refused_because_the_worker_name_owns_it(tmp_path):
+    """cmltui sets the Name tag to the worker's name; a configured Name used to be overwritten
+    without a word (issue 15 #12)."""
+    path = write(
+        tmp_path / "c.toml", 'cml_worker_default_tags = { Name = "cml-{worker_id}", Team = "x" }\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "cml_worker_default_tags" in message
+    assert "'Name' is the worker's name" in message
+    assert "\n" not in message
+    # Other tags, a tag named differently ("name", "Owner") included, are kept.
+    path.write_text('cml_worker_default_tags = { name = "lower", Owner = "{name}" }\n')
+    config, _, _ = load_config(path)
+    assert config.cml_worker_default_tags == {"name": "lower", "Owner": "{name}"}
+    assert "Name" not in Config().cml_worker_default_tags
+
+
+@pytest.mark.parametrize("username", ["", "two words", "root@host", "-oProxyCommand=x", "a\tb"])
+def test_a_username_that_cannot_log_in_by_ssh_is_refused(tmp_path, username):
+    path = write(tmp_path / "c.toml", f"cml_worker_username = {username!r}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "cml_worker_username" in str(info.value)
+
+
+@pytest.mark.parametrize("username", ["admin", "sysadmin", "ubuntu", "ec2-user", "cml_ops.2"])
+def test_usual_os_usernames_are_accepted(tmp_path, username):
+    path = write(tmp_path / "c.toml", f"cml_worker_username = {username!r}\n")
+    assert load_config(path)[0].cml_worker_username == username

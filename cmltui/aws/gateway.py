@@ -44,6 +44,7 @@ from cmltui.aws.dto import (
 from cmltui.aws.error_map import map_aws_error
 from cmltui.aws.errors import AmiNotFoundError, AwsError, AwsRequestError, InvalidStateError
 from cmltui.aws.mapping import instance_to_dto, tags_to_dict, tags_to_list
+from cmltui.aws.placement import subnet_for_launch
 from cmltui.config import Config
 from cmltui.domain.clock import Clock, utc_now
 from cmltui.domain.enums import CMLWorkerStatus, status_from_ec2_state
@@ -576,8 +577,9 @@ class AwsGateway:
             group_ids = self._security_group_ids(region, ec2)
             if group_ids:
                 params["SecurityGroupIds"] = group_ids
-            if self._config.cml_worker_subnet_id:
-                params["SubnetId"] = self._config.cml_worker_subnet_id
+            subnet_id = subnet_for_launch(self._config, region, ec2)
+            if subnet_id:
+                params["SubnetId"] = subnet_id
             if self._config.cml_worker_key_name:
                 params["KeyName"] = self._config.cml_worker_key_name
             reply = ec2.run_instances(**params)

@@ -97,7 +97,7 @@ config_documents = st.fixed_dictionaries(
 @given(config_documents)
 @example({"cml": {"endpoint_template": "https://{public_ip.real}"}})
 @example({"cml": {"endpoint_template": "https://{instance_id[x]}"}})
-@example({"cml_worker_default_tags": {"Name": "cml-{worker_id.upper.x}"}})
+@example({"cml_worker_default_tags": {"Owner": "cml-{worker_id.upper.x}"}})
 @example({"regions": []})
 @example({"refresh": {"ec2_seconds": math.nan}})
 def test_any_config_document_is_a_config_or_a_config_error(document):
