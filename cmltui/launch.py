@@ -23,12 +23,14 @@ def run_dashboard(
     read_only: bool = False,
     clock: Clock = utc_now,
     notices: list[str] | None = None,
+    demo_licence_token: str | None = None,
 ) -> int:
     """Open the dashboard; returns the process exit code once the operator quits.
 
     ``notices`` (e.g. configuration warnings) are shown in the dashboard, where the operator
     looks, besides the store's own. A configuration or data folder error raises before the
-    dashboard takes the terminal.
+    dashboard takes the terminal. ``demo_licence_token`` (``--demo``): the licence dialog
+    names the token the demo's CML accepts.
     """
     from cmltui.services.engine_service import EngineService
     from cmltui.services.engine_thread import EngineThread
@@ -48,6 +50,8 @@ def run_dashboard(
         config=config,
         aws_profile_label=profile_label,
         read_only=runtime.controller.read_only,
+        read_only_reason=runtime.controller.read_only_reason,
+        demo_licence_token=demo_licence_token,
         clock=clock,
         log_path=log_path,
         notices=[*(notices or []), *runtime.notices],

@@ -352,9 +352,10 @@ def serve_demo_fleet(
 def run_demo_dashboard(*, workers: int = 8, read_only: bool = False) -> int:
     """``cmltui --demo``: the dashboard on an in-process demo fleet, data in a temp folder."""
     from cmltui.config import load_config
+    from cmltui.demo.fake_cml import DEMO_LICENSE_TOKEN
     from cmltui.launch import run_dashboard
 
     print("Starting the demo fleet (moto + fake CML on 127.0.0.1)...", file=sys.stderr)
     with DemoFleet(workers=workers) as info:
         config, _, _ = load_config(info.config_path)
-        return run_dashboard(config, read_only=read_only)
+        return run_dashboard(config, read_only=read_only, demo_licence_token=DEMO_LICENSE_TOKEN)

@@ -93,6 +93,16 @@ class FleetController(
         self._clock = clock
         self.user = user or current_os_user()
         self.read_only = read_only or config.read_only or repository.read_only
+        #: Why, in the operator's words ("" when writable): the first cause that applies.
+        self.read_only_reason = (
+            "started with --read-only"
+            if read_only
+            else "read_only = true in the config"
+            if config.read_only
+            else repository.read_only_reason or "the data file cannot be written"
+            if repository.read_only
+            else ""
+        )
         #: This process in the policy lease: "user@host:pid".
         self.holder_id = f"{self.user}@{socket.gethostname()}:{os.getpid()}"
         #: Who runs the automatic policies, as last seen (None: nobody, or not asked yet).

@@ -95,6 +95,10 @@ class FleetStore(Protocol):
         """True when this process only reads the data file (asked, or it cannot be written)."""
 
     @property
+    def read_only_reason(self) -> str:
+        """Why it refuses writes when not asked to (a newer schema, a damaged file)."""
+
+    @property
     def pending_write(self) -> bool:
         """True when memory holds changes the data file does not (a failed write)."""
 

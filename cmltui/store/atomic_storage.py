@@ -79,6 +79,8 @@ class AtomicJSONStorage(Storage):
         self._fragments: dict[str, dict[str, tuple[Any, str]]] = {}
         self.temp_path = self.path.with_name(self.path.name + ".tmp")
         self.read_only = read_only
+        #: Why this storage refuses writes when it was not asked to (shown to the operator).
+        self.read_only_reason = ""
         self.notices: list[str] = notices if notices is not None else []
         self._clock = clock
         self._data: Tables = {}
@@ -334,6 +336,9 @@ class AtomicJSONStorage(Storage):
         except OSError as err:
             # Never start empty over a file we could not preserve: refuse writes instead.
             self.read_only = True
+            self.read_only_reason = (
+                f"the data file {self.path} is damaged and could not be moved aside"
+            )
             self.notices.append(
                 f"the data file {self.path} is damaged ({reason}) and could not be moved aside "
                 f"({err.strerror or err}); opened read-only so that nothing overwrites it"

@@ -132,6 +132,11 @@ class TinyDbWorkerRepository(SharedFileWrites, CMLWorkerRepository):
         return self._storage.read_only
 
     @property
+    def read_only_reason(self) -> str:
+        """Why the store refuses writes ("" when it does not, or when it was asked to)."""
+        return self._storage.read_only_reason if self.read_only else ""
+
+    @property
     def pending_write(self) -> bool:
         """True when the last write failed (or none happened yet) and memory is ahead of disk."""
         return self._storage.pending_write
@@ -228,6 +233,9 @@ class TinyDbWorkerRepository(SharedFileWrites, CMLWorkerRepository):
         version = self.get_meta(_SCHEMA_KEY, SCHEMA_VERSION)
         if isinstance(version, int) and version > SCHEMA_VERSION and not self.read_only:
             self._storage.read_only = True
+            self._storage.read_only_reason = (
+                f"{self.path} was written by a newer cmltui (schema {version})"
+            )
             self._lock.release()
             self.notices.append(
                 f"{self.path} was written by a newer cmltui (schema {version}, this one knows "

@@ -84,6 +84,8 @@ class CmlTuiApp(App[None]):
         config: Config,
         aws_profile_label: str,
         read_only: bool,
+        read_only_reason: str = "",
+        demo_licence_token: str | None = None,
         clock: Clock | None = None,
         log_path: Path | None = None,
         notices: Sequence[str] = (),
@@ -93,6 +95,12 @@ class CmlTuiApp(App[None]):
         self.config = config
         self.aws_profile_label = aws_profile_label
         self.read_only = read_only or config.read_only
+        #: Why it is read-only, as the refusals and the help say it.
+        self.read_only_reason = read_only_reason or (
+            "read_only = true in the config" if config.read_only else "started with --read-only"
+        )
+        #: ``--demo``: the licence token the demo's CML accepts (the licence dialog says it).
+        self.demo_licence_token = demo_licence_token
         self.clock: Clock = clock or utc_now
         self.log_path = log_path or default_log_dir() / "cmltui.log"
         #: Unexpected errors caught and shown as toasts (tests assert it stays empty).

@@ -226,7 +226,8 @@ async def test_read_only_lists_and_downloads_but_changes_nothing(
         await pilot.press("S")
         await settle(app, pilot)
         assert fake.running_lab_count() == 1
-        assert any("Read-only mode: 'stop' is disabled." in t for t in notices(app))
+        refusal = "Read-only mode: 'stop' is disabled (started with --read-only)."
+        assert any(refusal in t for t in notices(app))
         await pilot.press("question_mark")
         assert isinstance(app.screen, LabsHelpScreen)
         await pilot.press("escape")

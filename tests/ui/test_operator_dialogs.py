@@ -10,12 +10,15 @@ from textual.widgets import Button, Input, Static
 
 from cmltui.aws.dto import CMLWorkerInstanceDto
 from cmltui.config import Config
+from cmltui.demo.fake_cml import DEMO_LICENSE_TOKEN
 from cmltui.domain.clock import FrozenClock
-from cmltui.domain.enums import CMLWorkerStatus
+from cmltui.domain.enums import CMLWorkerStatus, LicenseStatus
 from cmltui.services.snapshot import ActionResult
+from cmltui.ui.actions import ACTIONS
 from cmltui.ui.app import CmlTuiApp
-from cmltui.ui.screens.forms import NAME_TAKEN, NewWorkerScreen
-from cmltui.ui.screens.lists import ImportScreen
+from cmltui.ui.screens.forms import NAME_TAKEN, LicenceScreen, NewWorkerScreen
+from cmltui.ui.screens.lists import ImportScreen, read_only_note
+from cmltui.ui.widgets.worker_table import WorkerTable
 from tests.ui.fake_service import NOW, FakeFleetService, make_snapshot
 
 
@@ -228,3 +231,114 @@ async def test_new_worker_duplicate_name_on_the_real_controller(make_fleet, open
         assert form_error(form, "name") == NAME_TAKEN
         # The controller refuses it with the same words (the form agrees with it).
         assert fleet.controller.name_problem("W-Dup") == NAME_TAKEN
+
+
+# -- read-only --------------------------------------------------------------------------------
+
+
+def read_only_app(service: FakeFleetService, tmp_path: Path, reason: str) -> CmlTuiApp:
+    return CmlTuiApp(
+        service,
+        config=Config(regions=["us-east-1"]),
+        aws_profile_label="lab-admin",
+        read_only=True,
+        read_only_reason=reason,
+        clock=FrozenClock(NOW),
+        log_path=tmp_path / "cmltui.log",
+    )
+
+
+async def test_read_only_refusal_says_why(tmp_path):
+    reason = "/data/cmltui.json was written by a newer cmltui (schema 9)"
+    service = FakeFleetService([make_snapshot(1)], read_only=True)
+    app = read_only_app(service, tmp_path, reason)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("a")
+        await pilot.pause()
+        told = [str(n.message) for n in app._notifications]
+        assert any(reason in line for line in told), told
+        assert not any("--read-only or" in line for line in told)
+        assert not [call for call in service.calls if call[0] == "opt_out"]
+
+
+def test_help_read_only_note_lists_every_mutating_key_and_the_reason():
+    note = read_only_note("another reason").plain
+    mutating = [spec.display for spec in ACTIONS if spec.mutating]
+    assert "a" in mutating and "T" in mutating
+    listed = note.split("Read-only mode: ")[1].split(" are off")[0]
+    assert listed.replace(" and ", ", ").split(", ") == mutating
+    assert "Why: another reason." in note
+
+
+async def test_help_screen_read_only_shows_the_note(tmp_path):
+    app = read_only_app(FakeFleetService([make_snapshot(1)]), tmp_path, "started with --read-only")
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = dialog_text(app.screen)
+        assert ", a and T are off" in text
+        assert "Why: started with --read-only." in text
+
+
+# -- licence ----------------------------------------------------------------------------------
+
+
+def buttons(dialog) -> list[str]:
+    return [str(button.id) for button in dialog.query(Button)]
+
+
+async def test_licence_dialog_offers_what_the_state_allows(tmp_path):
+    states = {
+        "unregistered": LicenseStatus.UNREGISTERED,
+        "evaluation": LicenseStatus.EVALUATION,
+        "registered": LicenseStatus.REGISTERED,
+        "expired": LicenseStatus.EXPIRED,
+    }
+    workers = [
+        make_snapshot(n, name=name, license_status=status)
+        for n, (name, status) in enumerate(states.items(), 1)
+    ]
+    app = make_app(FakeFleetService(workers), tmp_path)
+    offered: dict[str, list[str]] = {}
+    async with app.run_test(size=(120, 35)) as pilot:
+        table = app.main_screen.query_one(WorkerTable)
+        for worker in workers:
+            table.move_cursor(row=table.get_row_index(worker.id))
+            await pilot.pause()
+            await pilot.press("l")
+            dialog = app.screen
+            assert isinstance(dialog, LicenceScreen)
+            offered[worker.name] = buttons(dialog)
+            assert bool(dialog.query("#token")) == ("register" in offered[worker.name])
+            await pilot.press("escape")
+            await pilot.pause()
+    assert offered == {
+        "unregistered": ["cancel", "register"],
+        "evaluation": ["cancel", "register"],
+        "registered": ["cancel", "deregister"],
+        "expired": ["cancel", "deregister", "register"],
+    }
+
+
+async def test_licence_dialog_in_the_demo_names_the_accepted_token(tmp_path):
+    worker = make_snapshot(1, license_status=LicenseStatus.UNREGISTERED)
+    app = CmlTuiApp(
+        FakeFleetService([worker]),
+        config=Config(regions=["us-east-1"]),
+        aws_profile_label="demo",
+        read_only=False,
+        demo_licence_token=DEMO_LICENSE_TOKEN,
+        clock=FrozenClock(NOW),
+        log_path=tmp_path / "cmltui.log",
+    )
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("l")
+        assert f"the fake CML accepts the token {DEMO_LICENSE_TOKEN}" in dialog_text(app.screen)
+
+
+async def test_licence_dialog_outside_the_demo_names_no_token(tmp_path):
+    worker = make_snapshot(1, license_status=LicenseStatus.UNREGISTERED)
+    app = make_app(FakeFleetService([worker]), tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.press("l")
+        assert "accepts the token" not in dialog_text(app.screen)

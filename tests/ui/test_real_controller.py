@@ -225,13 +225,17 @@ async def test_licence_deregister_then_register(make_fleet, open_app):
         await pilot.press("l")
         dialog = app.screen
         assert isinstance(dialog, LicenceScreen)
-        assert dialog.query_one("#token", Input).password  # the token is masked
+        assert not dialog.query("#token")  # registered: deregister only
         await pilot.click("#deregister")
         await settle(app, pilot)
         assert app.screen is app.main_screen
         worker = fleet.controller.find("lic")
         assert worker.state.license_status == LicenseStatus.UNREGISTERED
         await pilot.press("l")
+        dialog = app.screen
+        assert isinstance(dialog, LicenceScreen)
+        assert dialog.query_one("#token", Input).password  # the token is masked
+        assert not dialog.query("#deregister")  # nothing to deregister
         await pilot.press(*DEMO_LICENSE_TOKEN, "enter")
         await settle(app, pilot)
         assert app.screen is app.main_screen

@@ -44,6 +44,7 @@ class WorkerActions:
         def fleet_app(self) -> CmlTuiApp: ...
         @property
         def table(self) -> WorkerTable: ...
+
         notify: Callable[..., None]
 
         def marks_changed(self) -> None: ...
@@ -259,6 +260,7 @@ class WorkerActions:
                 register=lambda token: service.register_license(worker.id, token),
                 deregister=lambda: service.deregister_license(worker.id),
                 hidden=not self.table.is_shown(worker.id),
+                demo_token=self.fleet_app.demo_licence_token,
             ),
             done,
         )

@@ -15,6 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, LoadingIndicator, Select, Static
 
 from cmltui.config import Config
+from cmltui.domain.enums import LicenseStatus
 from cmltui.domain.names import name_key
 from cmltui.services.snapshot import ActionResult, WorkerSnapshot
 from cmltui.ui.formatting import license_text, message, plain, shown
@@ -244,9 +245,30 @@ class NewWorkerScreen(Dialog[ActionResult | None]):
 
 LicenceCall = Callable[[], Awaitable[ActionResult]]
 
+#: What the licence dialog offers in each state: register needs a worker without a valid
+#: registration (CML refuses a second one), deregister one that has a registration to drop.
+LICENCE_CHOICES: dict[LicenseStatus, tuple[str, ...]] = {
+    LicenseStatus.UNREGISTERED: ("register",),
+    LicenseStatus.EVALUATION: ("register",),
+    LicenseStatus.REGISTERED: ("deregister",),
+    LicenseStatus.EXPIRED: ("register", "deregister"),
+    LicenseStatus.INVALID: ("register", "deregister"),
+}
+
+_LICENCE_ADVICE: dict[tuple[str, ...], str] = {
+    ("register",): "Register it with a smart licensing token.",
+    ("deregister",): "Deregister frees its licence (to register another token, deregister first).",
+    ("register", "deregister"): "Register it again with a token, or deregister it.",
+}
+
+
+def licence_choices(status: LicenseStatus) -> tuple[str, ...]:
+    return LICENCE_CHOICES.get(status, ("register", "deregister"))
+
 
 class LicenceScreen(Dialog[ActionResult | None]):
-    """Register with a token (masked) or deregister; shows progress until CML answers."""
+    """Register with a token (masked) or deregister, whichever the licence state allows; shows
+    progress until CML answers. ``demo_token`` (``--demo``) is the token the fake CML accepts."""
 
     BINDINGS = [close_binding("escape", "cancel", "Cancel")]
 
@@ -257,11 +279,14 @@ class LicenceScreen(Dialog[ActionResult | None]):
         deregister: LicenceCall,
         *,
         hidden: bool = False,
+        demo_token: str | None = None,
     ) -> None:
         super().__init__(classes="dialog")
         self.worker = worker
         #: The worker is marked but the filter hides its row: the dialog says so.
         self.hidden = hidden
+        self.demo_token = demo_token
+        self.choices = licence_choices(worker.license_status)
         self._register = register
         self._deregister = deregister
         self.busy = False
@@ -284,20 +309,31 @@ class LicenceScreen(Dialog[ActionResult | None]):
                     classes="dialog-hidden",
                 )
             yield Static(current)
-            with Horizontal(classes="form-row"):
-                yield Static("Token", classes="form-label")
-                yield Input(password=True, placeholder="smart licensing token", id="token")
-                yield Static("", id="token-error", classes="form-error")
+            yield Static(Text(_LICENCE_ADVICE[self.choices], style="dim"), id="licence-advice")
+            if "register" in self.choices:
+                if self.demo_token:
+                    hint = Text("Demo: the fake CML accepts the token ", style="cyan")
+                    hint.append(self.demo_token, style="bold cyan")
+                    yield Static(hint, id="licence-demo-token")
+                with Horizontal(classes="form-row"):
+                    yield Static("Token", classes="form-label")
+                    yield Input(password=True, placeholder="smart licensing token", id="token")
+                    yield Static("", id="token-error", classes="form-error")
             yield LoadingIndicator(id="licence-progress")
             yield Static("", id="licence-status")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Cancel", id="cancel")
-                yield Button("Deregister", id="deregister", variant="warning")
-                yield Button("Register", id="register", variant="primary", disabled=True)
+                if "deregister" in self.choices:
+                    yield Button("Deregister", id="deregister", variant="warning")
+                if "register" in self.choices:
+                    yield Button("Register", id="register", variant="primary", disabled=True)
 
     def on_mount(self) -> None:
         self.query_one("#licence-progress").display = False
-        self.query_one("#token", Input).focus()
+        if "register" in self.choices:
+            self.query_one("#token", Input).focus()
+        else:
+            self.query_one("#deregister", Button).focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         token = event.value.strip()
@@ -316,7 +352,7 @@ class LicenceScreen(Dialog[ActionResult | None]):
             self.action_cancel()
 
     def _run(self, what: str) -> None:
-        if self.busy:
+        if self.busy or what not in self.choices:
             return
         self.busy = True
         for button in self.query(Button):
@@ -326,7 +362,7 @@ class LicenceScreen(Dialog[ActionResult | None]):
         self.query_one("#licence-status", Static).update(
             Text(f"{verb}… waiting for CML to answer", style="italic")
         )
-        token = self.query_one("#token", Input).value.strip()
+        token = self.query_one("#token", Input).value.strip() if what == "register" else ""
         self._call(what, token)
 
     @work(exclusive=True, group="licence", exit_on_error=False)

@@ -34,8 +34,7 @@ def mutating(method: F) -> F:
         if self.fleet_app.read_only:
             description = ACTIONS_BY_ID[action_id].description.lower()
             self.notify(
-                f"Read-only mode: '{description}' is disabled "
-                "(--read-only or read_only = true in the config).",
+                f"Read-only mode: '{description}' is disabled ({self.fleet_app.read_only_reason}).",
                 severity="warning",
                 markup=False,
             )

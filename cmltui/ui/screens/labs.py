@@ -62,7 +62,8 @@ def lab_mutating(method: F) -> F:
         if self.fleet_app.read_only:
             spec = LAB_ACTIONS_BY_ID[method.__name__.removeprefix("action_")]
             self.notify(
-                f"Read-only mode: '{spec.description.lower()}' is disabled.",
+                f"Read-only mode: '{spec.description.lower()}' is disabled "
+                f"({self.fleet_app.read_only_reason}).",
                 severity="warning",
                 markup=False,
             )

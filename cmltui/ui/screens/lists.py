@@ -15,7 +15,7 @@ from textual.widgets.selection_list import Selection
 from cmltui.domain.events import CloudEvent
 from cmltui.domain.plural import plural
 from cmltui.services.discovery import DiscoveredInstance
-from cmltui.ui.actions import GROUP_TITLES, visible_actions
+from cmltui.ui.actions import ACTIONS, GROUP_TITLES, visible_actions
 from cmltui.ui.formatting import message, plain, shown
 from cmltui.ui.screens.dialog import Dialog, close_binding
 from cmltui.ui.widgets.detail import describe_event
@@ -187,7 +187,17 @@ class EventTrailScreen(Dialog[None]):
         self.close(None)
 
 
-def help_sections(read_only: bool) -> list[Text]:
+def read_only_note(reason: str = "") -> Text:
+    """Which keys read-only mode refuses (every mutating action of the registry), and why."""
+    keys = [spec.display for spec in ACTIONS if spec.mutating]
+    listed = f"{', '.join(keys[:-1])} and {keys[-1]}" if len(keys) > 1 else "".join(keys)
+    note = f"Read-only mode: {listed} are off (they change the fleet)."
+    if reason:
+        note += f"\nWhy: {reason}."
+    return Text(note, style="yellow")
+
+
+def help_sections(read_only: bool, reason: str = "") -> list[Text]:
     """Every binding from the registry, one section per group; read-only lists what works."""
     sections: list[Text] = []
     for group, title in GROUP_TITLES.items():
@@ -203,19 +213,14 @@ def help_sections(read_only: bool) -> list[Text]:
         sections.append(Text("\n").join(lines))
     notes = []
     if read_only:
-        notes.append(
-            Text(
-                "Read-only mode: start, stop, terminate, new, licence and import are off.",
-                style="yellow",
-            )
-        )
+        notes.append(read_only_note(reason))
     notes.append(Text("ctrl+p opens the command palette.", style="dim"))
     sections.append(Text("\n").join(notes))
     return sections
 
 
-def help_text(read_only: bool) -> Text:
-    return Text("\n\n").join(help_sections(read_only))
+def help_text(read_only: bool, reason: str = "") -> Text:
+    return Text("\n\n").join(help_sections(read_only, reason))
 
 
 #: From this terminal width the help is shown in two columns (it then fits 35 rows).
@@ -225,12 +230,13 @@ HELP_TWO_COLUMNS_MIN_WIDTH = 100
 class HelpScreen(Dialog[None]):
     BINDINGS = [close_binding("escape,q,question_mark", "close")]
 
-    def __init__(self, read_only: bool) -> None:
+    def __init__(self, read_only: bool, reason: str = "") -> None:
         super().__init__(classes="dialog")
         self.read_only = read_only
+        self.reason = reason
 
     def compose(self) -> ComposeResult:
-        sections = help_sections(self.read_only)
+        sections = help_sections(self.read_only, self.reason)
         with Vertical(classes="dialog-box wide", id="help-box"):
             yield Static(Text("cmltui keys", style="bold"), classes="dialog-title")
             with VerticalScroll(id="help-body"):

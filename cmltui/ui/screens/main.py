@@ -395,7 +395,8 @@ class MainScreen(WorkerActions, Screen[None]):
 
     @guarded
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(self.fleet_app.read_only))
+        app = self.fleet_app
+        self.app.push_screen(HelpScreen(app.read_only, app.read_only_reason))
 
     async def action_quit(self) -> None:
         await self.fleet_app.action_quit()
