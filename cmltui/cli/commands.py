@@ -58,6 +58,12 @@ def _snapshot_row(s: Any) -> dict[str, Any]:
         "cpu": s.cpu_utilization,
         "memory": s.memory_utilization,
         "idle_minutes": None if s.idle_minutes is None else round(s.idle_minutes, 1),
+        # The seed's queries, defined in the domain: idle (running, no active lab, no activity
+        # for [idle] threshold_minutes) and can_connect (with the reason when not).
+        "is_idle": s.is_idle,
+        "can_connect": s.can_connect,
+        "connect_refusal": s.connect_refusal,
+        "ssh": s.ssh_login,
         "hourly_cost_usd": s.hourly_cost_usd,
         "endpoint": s.https_endpoint,
         "last_error": s.last_error,
@@ -98,13 +104,23 @@ async def _refresh_ec2_for_action(controller) -> None:
         err(f"warning: {line} (acting on the last known state)")
 
 
+def _wanted(snapshot: Any, args: Any) -> bool:
+    """``list``'s filters (the seed's get_by_status, get_idle_workers and "available"): each
+    one given must hold."""
+    if args.status and str(snapshot.status) != args.status:
+        return False
+    if args.idle and not snapshot.is_idle:
+        return False
+    return not (args.available and not snapshot.can_connect)
+
+
 async def cmd_list(controller, args) -> int:
     errors: list[str] = []
     if args.refresh:
         await controller.refresh_once()
         errors = _errors(controller)
     snapshots = sorted(controller.workers(), key=lambda s: (name_key(s.name), s.name, s.id))
-    rows = [_snapshot_row(s) for s in snapshots]
+    rows = [_snapshot_row(s) for s in snapshots if _wanted(s, args)]
     if args.json:
         print_json(rows)
     else:

@@ -7,6 +7,7 @@ import argparse
 from cmltui import __version__
 from cmltui.cli.labs import add_lab_parsers
 from cmltui.config import region_problem
+from cmltui.domain.enums import CMLWorkerStatus
 
 
 def count(text: str) -> int:
@@ -91,9 +92,27 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--dir", help="folder for the generated config, CA and data (default: temp)")
 
-    listing = commands.add_parser("list", help="the stored fleet")
+    listing = commands.add_parser(
+        "list", help="the stored fleet (filters combine: a worker must pass each one given)"
+    )
     listing.add_argument("--json", action="store_true")
     listing.add_argument("--refresh", action="store_true", help="run one full refresh first")
+    listing.add_argument(
+        "--status",
+        choices=[status.value for status in CMLWorkerStatus],
+        metavar="STATUS",
+        help="only workers in this EC2 state: %(choices)s",
+    )
+    listing.add_argument(
+        "--idle",
+        action="store_true",
+        help="only running workers idle past [idle] threshold_minutes (no active lab)",
+    )
+    listing.add_argument(
+        "--available",
+        action="store_true",
+        help="only workers that can be connected to (running, CML available, endpoint known)",
+    )
 
     refresh = commands.add_parser("refresh", help="one full refresh cycle, then a summary")
     refresh.add_argument("--json", action="store_true")

@@ -29,6 +29,7 @@ from cmltui.domain.events import (
     DomainEvent,
 )
 from cmltui.domain.worker_intents import WorkerIntents
+from cmltui.domain.worker_queries import connect_refusal
 from cmltui.domain.worker_state import CMLWorkerState, PendingAction
 
 __all__ = ["CMLWorker", "CMLWorkerState", "PendingAction", "mask_secret"]
@@ -393,14 +394,14 @@ class CMLWorker(WorkerIntents):
         )
         return True
 
+    def connect_refusal(self) -> str | None:
+        """Why the worker cannot be connected to (``worker_queries``); None when it can."""
+        s = self.state
+        return connect_refusal(s.status, s.service_status, s.https_endpoint)
+
     def can_connect(self) -> bool:
         """Ready for connections: RUNNING, CML AVAILABLE, and an HTTPS endpoint known."""
-        s = self.state
-        return (
-            s.status == CMLWorkerStatus.RUNNING
-            and s.service_status == CMLServiceStatus.AVAILABLE
-            and bool(s.https_endpoint)
-        )
+        return self.connect_refusal() is None
 
     # ------------------------------------------------------------------ operator intents
     def check_can_start(self) -> None:

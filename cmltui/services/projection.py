@@ -63,6 +63,7 @@ class ProjectionMixin(ControllerBase):
             status=state.status,
             # Only a running instance can serve CML, whatever was last seen.
             service_status=state.service_status if running else CMLServiceStatus.UNAVAILABLE,
+            service_pending=running and not runtime.cml_answered,
             cml_version=state.cml_version,
             license_status=state.license_status,
             license_token_masked=state.license_token,
@@ -100,7 +101,16 @@ class ProjectionMixin(ControllerBase):
             seen_active_labs_count=state.active_labs_count,
             detached=worker.id in self._reconciler.detached_ids(),
             problems=self._reconciler.problems_of(worker.id),
+            ssh_login=self._ssh_login(worker),
         )
+
+    def _ssh_login(self, worker: CMLWorker) -> str | None:
+        """``user@address`` for SSH to the worker's OS (the user is ``cml_worker_username``)."""
+        state = worker.state
+        address = state.public_ip or state.private_ip
+        if worker.is_terminated or not address:
+            return None
+        return f"{self.config.cml_worker_username}@{address}"
 
     def _telemetry_is_fresh(self, measured_at: datetime | None, now: datetime) -> bool:
         """Figures count as live for three polling intervals of their sources."""

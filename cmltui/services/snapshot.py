@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus, LicenseStatus
+from cmltui.domain.worker_queries import connect_refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +70,21 @@ class WorkerSnapshot:
     #: Per-worker problems other than the CML error: mapping failures, copies of its instance
     #: carrying its worker id ("i-0abc is a copy: same cmltui:worker-id tag"), and the like.
     problems: tuple[str, ...] = ()
+    #: Running, and its CML has not answered yet (since cmltui started, or since the worker
+    #: did): ``service_status`` is only what an earlier run last heard, not known now.
+    service_pending: bool = False
+
+    #: ``cml_worker_username@address`` (public IP, else private) for SSH; None without one.
+    ssh_login: str | None = None
+
+    @property
+    def connect_refusal(self) -> str | None:
+        """Why the worker cannot be connected to (the seed's rule); None when it can."""
+        return connect_refusal(self.status, self.service_status, self.https_endpoint)
 
     @property
     def can_connect(self) -> bool:
-        return (
-            self.status == CMLWorkerStatus.RUNNING
-            and self.service_status == CMLServiceStatus.AVAILABLE
-            and bool(self.https_endpoint)
-        )
+        return self.connect_refusal is None
 
 
 @dataclass(frozen=True, slots=True)

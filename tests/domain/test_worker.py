@@ -374,6 +374,26 @@ def test_can_connect_by_the_seed_criteria(frozen_clock):
     assert worker.can_connect() is False  # service not available
 
 
+def test_connect_refusal_says_which_seed_criterion_fails(frozen_clock):
+    """One rule (``domain.worker_queries``) gives both the yes/no and the reason (issue 15 #14)."""
+    worker = new_worker(frozen_clock, S.PENDING)
+    assert worker.connect_refusal() == "it is pending"
+    worker.update_service_status(CMLServiceStatus.AVAILABLE, "https://54.1.2.3")
+    worker.update_status(S.RUNNING)
+    assert worker.connect_refusal() is None and worker.can_connect() is True
+    worker.update_endpoint(None, None)
+    assert worker.connect_refusal() == "it has no endpoint yet"
+    worker.update_endpoint("https://54.1.2.3", "54.1.2.3")
+    worker.update_service_status(CMLServiceStatus.STARTING)
+    assert worker.connect_refusal() == "CML is starting, not available"
+    worker.update_status(S.STOPPED)
+    assert worker.connect_refusal() == "it is stopped"
+    worker.update_status(S.UNKNOWN)
+    assert worker.connect_refusal() == "its EC2 state is unknown"
+    worker.terminate("alice")
+    assert worker.connect_refusal() == "it is terminated" and not worker.can_connect()
+
+
 # ---------------------------------------------------------------- connectivity
 def test_update_endpoint(frozen_clock):
     worker = new_worker(frozen_clock, S.RUNNING)

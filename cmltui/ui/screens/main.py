@@ -333,9 +333,12 @@ class MainScreen(WorkerActions, Screen[None]):
         worker = self._selected()
         if worker is None:
             return self._nothing_selected()
-        if not worker.https_endpoint:
+        refusal = worker.connect_refusal  # the seed's can_connect, with its reason
+        if refusal is not None or not worker.https_endpoint:
             self.notify(
-                f"{shown(worker.name)} has no endpoint yet.", severity="warning", markup=False
+                f"Nothing copied: {shown(worker.name)} is not ready for connections ({refusal}).",
+                severity="warning",
+                markup=False,
             )
             return
         # OSC 52: reaches the operator's own clipboard through SSH (tmux: set-clipboard on).
