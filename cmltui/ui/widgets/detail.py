@@ -32,7 +32,7 @@ from cmltui.ui.formatting import (
     status_text,
     timestamp,
 )
-from cmltui.ui.widgets.columns import service_cell
+from cmltui.ui.widgets.columns import shown_service
 
 #: "licence token", "terminated by": the longest labels, plus one space.
 LABEL_WIDTH = 14
@@ -165,7 +165,7 @@ def identity_lines(snapshot: WorkerSnapshot) -> Lines:
             "State",
             [
                 _field("EC2", status_text(snapshot.status)),
-                _field("CML service", service_cell(snapshot)),
+                _field("CML service", service_text(shown_service(snapshot))),
                 _field("uptime", duration(snapshot.uptime_seconds)),
             ],
         ),
@@ -222,35 +222,22 @@ def telemetry_rows(
     return rows
 
 
-def endpoint_rows(endpoint: str | None, width: int | None) -> Lines:
-    """The endpoint beside its label when it fits in ``width`` cells, else on a line of its
-    own below the label: never folded mid-URL. Longer than that line, it ends in "…" (``c``
-    copies it whole)."""
-    url = plain(endpoint)
-    if width is None or LABEL_WIDTH + url.cell_len <= width:
-        return [_field("endpoint", url)]
-    url.no_wrap = True
-    url.overflow = "ellipsis"
-    return [_field("endpoint", Text()), url]
-
-
 def service_lines(
-    snapshot: WorkerSnapshot,
-    spark_width: int = DEFAULT_SPARK_WIDTH,
-    now: datetime | None = None,
-    *,
-    width: int | None = None,
+    snapshot: WorkerSnapshot, spark_width: int = DEFAULT_SPARK_WIDTH, now: datetime | None = None
 ) -> Lines:
-    """Second column: CML, telemetry (each figure with its history), idle policy, cost.
-    ``width``: the column's width in cells (None: not known yet)."""
+    """Second column: CML, telemetry (each figure with its history), idle policy, cost."""
     version = plain(snapshot.cml_version)
     if snapshot.cml_version and not snapshot.cml_version_supported:
         version.append(" (unsupported)", style="red")
+    # The endpoint is worth reading whole: it folds onto the next line instead of an ellipsis.
+    endpoint = _field("endpoint", plain(snapshot.https_endpoint))
+    endpoint.no_wrap = False
+    endpoint.overflow = "fold"
     cml_rows = [
         _field("version", version),
         _field("licence", license_text(snapshot.license_status)),
         _field("licence token", snapshot.license_token_masked),
-        *endpoint_rows(snapshot.https_endpoint, width),
+        endpoint,
     ]
     if snapshot.tls_insecure:
         cml_rows.append(_field("TLS", Text("not verified", style="bold red")))
@@ -383,7 +370,7 @@ class DetailPane(VerticalScroll):
         snapshot = self._last[0]
         if snapshot is not None and not snapshot.telemetry_live:
             self._now = now
-            self._put("service", self._service_lines(snapshot))
+            self._put("service", service_lines(snapshot, self._spark_width(), now))
 
     def set_columns(self, in_columns: bool) -> None:
         """Three scrolling columns side by side, or one column that the pane scrolls."""
@@ -413,22 +400,12 @@ class DetailPane(VerticalScroll):
         static = self.query_one(f"#detail-{block}", Static)
         static.update(Group(*lines) if lines else "")
 
-    def _service_width(self) -> int | None:
-        """The service block's width in cells, less one: the column's scrollbar may appear
-        after it was measured (None before the first layout)."""
-        width = self.query_one("#detail-service", Static).content_size.width
-        return width - 1 if width > 0 else None
-
     def _spark_width(self) -> int:
-        width = self._service_width()
-        if width is None:
+        width = self.query_one("#detail-service", Static).content_size.width
+        if width <= 0:
             return DEFAULT_SPARK_WIDTH
-        return max(4, width - LABEL_WIDTH - _VALUE_WIDTH)
-
-    def _service_lines(self, snapshot: WorkerSnapshot) -> Lines:
-        return service_lines(
-            snapshot, self._spark_width(), self._now, width=self._service_width()
-        )
+        # Less one: the column's scrollbar may appear after this width was measured.
+        return max(4, width - LABEL_WIDTH - _VALUE_WIDTH - 1)
 
     def show(
         self,
@@ -464,7 +441,7 @@ class DetailPane(VerticalScroll):
             title.append(f" ⚠ {count} problem{'s' if count > 1 else ''}", style="bold red")
         self.border_title = title
         self._put("identity", identity_lines(snapshot))
-        self._put("service", self._service_lines(snapshot))
+        self._put("service", service_lines(snapshot, self._spark_width(), self._now))
         error = error_lines(snapshot)
         self._put("error", error)
         self.query_one("#detail-error").display = bool(error)
