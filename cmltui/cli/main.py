@@ -195,13 +195,9 @@ def _run_demo_servers(args: argparse.Namespace) -> int:
 
 def _demo_regions() -> set[str]:
     """The regions moto's EC2 serves (a region-shaped name it does not know fails every call)."""
-    try:
-        from moto.core import DEFAULT_ACCOUNT_ID
-        from moto.ec2.models import ec2_backends
-    except ImportError:
-        raise CliError(
-            "the demo needs its extra packages: pip install 'cmltui[demo]'", EXIT_USAGE
-        ) from None
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ec2.models import ec2_backends
+
     return set(ec2_backends[DEFAULT_ACCOUNT_ID].regions)
 
 
@@ -212,6 +208,10 @@ def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     _command = args.command or ("demo dashboard" if args.demo else "dashboard")
     _start_logging()
+    if args.command == "demo-servers" or args.demo:
+        from cmltui.cli.extras import require_extra
+
+        require_extra("demo", doing="demo-servers" if args.command else "--demo")
     if args.command == "demo-servers":
         return _run_demo_servers(args)
     if args.demo:
@@ -260,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _describe(error: Exception) -> int:
     """The one line for an error that ended the command, and its exit code."""
+    if isinstance(error, ImportError):  # first: what follows imports cmltui's own modules
+        return _describe_import_error(error)
     from cmltui.config import ConfigError
     from cmltui.store import StoreError, StoreFolderError
 
@@ -281,4 +283,24 @@ def _describe(error: Exception) -> int:
         return EXIT_FAILED
     _log_traceback("unexpected error", (type(error), error, error.__traceback__))
     err(f"cmltui: unexpected error: {type(error).__name__}: {shown(error)}{_where()}")
+    return EXIT_FAILED
+
+
+def _describe_import_error(error: ImportError) -> int:
+    """A package that cannot be imported: an optional one names its extra (a usage error, 2),
+    a required one says the installation is incomplete (1); the traceback goes to the log."""
+    from cmltui.cli.extras import extra_for
+
+    _log_traceback("cannot import a package", (type(error), error, error.__traceback__))
+    extra = extra_for(error)
+    if extra is not None:
+        err(
+            f"cmltui: {_command or 'this command'} needs the optional '{extra}' extra "
+            f"(cannot import {shown(error.name)}): pip install 'cmltui[{extra}]'"
+        )
+        return EXIT_USAGE
+    err(
+        f"cmltui: the installation is incomplete: {shown(error)}; reinstall it "
+        f"(pip install --force-reinstall cmltui){_where()}"
+    )
     return EXIT_FAILED

@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rich.console import RenderableType
+from rich.text import Text
 from textual import events, work
 from textual.app import App
 from textual.css.query import NoMatches
@@ -343,6 +344,16 @@ class CmlTuiApp(App[None]):
             markup=False,
             timeout=4 if result.ok else 10,
         )
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An error no handler caught ends the app, as Textual does, but its traceback goes to
+        the log file only: the terminal gets one line (Textual prints the traceback there, with
+        the local variables of every frame)."""
+        log.error("unexpected error: the dashboard stops", exc_info=error)
+        super()._handle_exception(error)
+        line = f"cmltui: unexpected error: {type(error).__name__}: {message(error)}"
+        self._exit_renderables[:] = [Text(f"{line} (details in {self.log_path})")]
+        self.error_console.soft_wrap = True  # one line, however narrow the terminal
 
     def log_unexpected(self, error: BaseException, *, doing: str = "") -> None:
         """Log the traceback to the log file; show one line to the operator."""
