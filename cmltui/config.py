@@ -127,7 +127,7 @@ class CmlConfig(_Section):
             value.format(public_ip="", private_ip="", public_dns="", instance_id="")
         except (KeyError, IndexError, ValueError, AttributeError, TypeError) as err:
             raise ValueError(
-                "a URL using only {public_ip}, {private_ip}, {public_dns}, {instance_id}"
+                "be a URL using only {public_ip}, {private_ip}, {public_dns}, {instance_id}"
             ) from err
         return value
 
@@ -240,12 +240,12 @@ class Config(_Section):
     def _regions_not_empty(cls, value: list[str]) -> list[str]:
         cleaned = [r.strip() for r in value if r.strip()]
         if not cleaned:
-            raise ValueError('at least one region, e.g. ["us-east-1"]')
+            raise ValueError('name at least one region, like ["us-east-1"]')
         if len(set(cleaned)) != len(cleaned):
-            raise ValueError("each region once")
+            raise ValueError("name each region once")
         for region in cleaned:
             if region_problem(region):
-                raise ValueError(f'AWS region names like "us-east-1"; {region!r} is not one')
+                raise ValueError(f'be AWS region names like "us-east-1"; {region!r} is not one')
         return cleaned
 
     @field_validator("cml_worker_username")
@@ -254,7 +254,7 @@ class Config(_Section):
         # Shown and copied as "user@address": no spaces, "@" or leading "-" (an ssh option).
         if not _OS_USERNAME.match(value):
             raise ValueError(
-                "an OS user name like \"admin\" or \"ec2-user\" (letters, digits, '.', '_', "
+                "be an OS user name like \"admin\" or \"ec2-user\" (letters, digits, '.', '_', "
                 "'-'; not starting with '-')"
             )
         return value
@@ -264,8 +264,8 @@ class Config(_Section):
     def _tags_fill_in(cls, value: dict[str, str]) -> dict[str, str]:
         if "Name" in value:
             raise ValueError(
-                "no 'Name' tag: 'Name' is the worker's name, which cmltui sets from the name "
-                "given at creation; remove it"
+                "have no 'Name' tag: 'Name' is the worker's name, which cmltui sets from the "
+                "name given at creation; remove it"
             )
         # The gateway fills {worker_id}/{name} and keeps a tag it cannot fill as written
         # (KeyError, IndexError, ValueError), but attribute or index access on a field
@@ -275,7 +275,7 @@ class Config(_Section):
                 template.format(worker_id="w", name="n")
             except (AttributeError, TypeError):
                 raise ValueError(
-                    f"tag {key!r}: plain {{worker_id}} / {{name}} only, no '.' or '[...]'"
+                    f"use plain {{worker_id}} / {{name}} in tag {key!r}, no '.' or '[...]'"
                 ) from None
             except (KeyError, IndexError, ValueError):
                 pass
@@ -307,18 +307,94 @@ def resolve_config_path(cli_path: str | os.PathLike[str] | None = None) -> Path:
     return default_config_path()
 
 
-def _describe_error(path: Path, err: ValidationError) -> str:
-    first = err.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    kind = first["type"]
+#: What a setting must be, by pydantic error type: the end of "KEY must be ...".
+_EXPECTED_BY_ERROR_TYPE: dict[str, str] = {
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "finite_number": "a finite number",
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "text in quotes",
+    "list_type": 'a list, like ["a", "b"]',
+    "dict_type": 'a table, like { key = "value" }',
+    "model_type": "a table (a [section] of keys)",
+    "model_attributes_type": "a table (a [section] of keys)",
+}
+#: Bounds, by pydantic error type: (words, context key).
+_BOUND_BY_ERROR_TYPE: dict[str, tuple[str, str]] = {
+    "greater_than_equal": ("at least", "ge"),
+    "greater_than": ("more than", "gt"),
+    "less_than_equal": ("at most", "le"),
+    "less_than": ("less than", "lt"),
+}
+#: How long a wrong value may be when it is quoted back.
+_GOT_MAX_CHARS = 60
+
+
+def _toml_text(value: Any) -> str:
+    """A value as it is written in TOML (``true``, ``'abc'``, ``[1, 2]``), for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_text(v)}" for k, v in value.items()) + " }"
+    return repr(value)
+
+
+def _key_text(loc: tuple[int | str, ...]) -> str:
+    """``("cost", "hourly_usd", "x")`` -> ``cost.hourly_usd.x``; list items as ``regions[0]``."""
+    key = ""
+    for part in loc:
+        if isinstance(part, int):
+            key += f"[{part}]"
+        else:
+            key += f".{part}" if key else part
+    return key
+
+
+def _problem_text(error: Any) -> str:
+    """One pydantic error as "KEY must be WHAT (got VALUE)" (no file name)."""
+    key = _key_text(tuple(error["loc"]))
+    kind = error["type"]
+    context = error.get("ctx") or {}
     if kind == "extra_forbidden":
-        return f"{path}: unknown key '{key}' (see config.example.toml for the keys)"
-    expected = first["msg"]
-    if expected.startswith("Value error, "):
-        expected = expected.removeprefix("Value error, ")
-    got = first.get("input")
-    got_text = "" if isinstance(got, dict) else f", got {got!r}"
-    return f"{path}: key '{key}': expected {expected}{got_text}"
+        return f"unknown key '{key}' (see config.example.toml for the keys)"
+    if kind == "missing":
+        return f"{key} is missing"
+    if kind in _EXPECTED_BY_ERROR_TYPE:
+        rule = f"must be {_EXPECTED_BY_ERROR_TYPE[kind]}"
+    elif kind in _BOUND_BY_ERROR_TYPE:
+        words, bound = _BOUND_BY_ERROR_TYPE[kind]
+        rule = f"must be {words} {_toml_text(context.get(bound))}"
+    elif kind in ("literal_error", "enum"):
+        rule = f"must be one of {context.get('expected', '')}"
+    elif kind == "too_short":
+        rule = f"must have at least {context.get('min_length')} entries"
+    elif kind == "too_long":
+        rule = f"must have at most {context.get('max_length')} entries"
+    elif kind == "value_error":  # our validators word their ValueError to follow "must"
+        rule = "must " + str(context.get("error", error["msg"]))
+    else:
+        text = str(error["msg"])
+        rule = "is wrong: " + text[:1].lower() + text[1:]
+    got = error.get("input")
+    if kind in ("model_type", "dict_type") or not isinstance(got, dict):
+        got_text = _toml_text(got)
+        if len(got_text) > _GOT_MAX_CHARS:
+            got_text = got_text[: _GOT_MAX_CHARS - 1] + "…"
+        return f"{key} {rule} (got {got_text})"
+    return f"{key} {rule}"
+
+
+def describe_config_error(path: Path | str, err: ValidationError) -> str:
+    """One line: the file, the first bad key, what it must be and what it is."""
+    return f"{path}: {_problem_text(err.errors()[0])}"
 
 
 def parse_config(data: dict[str, Any], *, source: Path | str = "<config>") -> Config:
@@ -326,7 +402,7 @@ def parse_config(data: dict[str, Any], *, source: Path | str = "<config>") -> Co
     try:
         return Config.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_describe_error(Path(source), err)) from None
+        raise ConfigError(describe_config_error(source, err)) from None
 
 
 def load_config(cli_path: str | os.PathLike[str] | None = None) -> tuple[Config, Path, list[str]]:

@@ -38,18 +38,32 @@ def test_version_and_help():
     [
         ("regions = [\n", "TOML syntax error"),
         ("bogus_key = 1\n", "unknown key 'bogus_key'"),
-        ("[refresh]\nec2_seconds = 'soon'\n", "key 'refresh.ec2_seconds'"),
-        ("[idle]\nauto_stop = 'maybe'\n", "key 'idle.auto_stop'"),
+        ("[refresh]\ncml_seconds = 'abc'\n", "refresh.cml_seconds must be a number (got 'abc')"),
+        (
+            "[idle]\nthreshold_minutes = 'x'\n",
+            "idle.threshold_minutes must be a whole number (got 'x')",
+        ),
+        ("[idle]\nauto_stop = 'maybe'\n", "idle.auto_stop must be true or false (got 'maybe')"),
+        ("[cml]\nusername = 7\n", "cml.username must be text in quotes (got 7)"),
+        ("[refresh]\nec2_seconds = 0\n", "refresh.ec2_seconds must be at least 1 (got 0)"),
+        ("[log]\nbackup_count = 101\n", "log.backup_count must be at most 100 (got 101)"),
+        (
+            "[cml]\nread_timeout_seconds = 0\n",
+            "cml.read_timeout_seconds must be more than 0 (got 0)",
+        ),
+        ("[idle]\nsurprise = 1\n", "unknown key 'idle.surprise'"),
+        ("regions = []\n", "regions must name at least one region"),
     ],
 )
 def test_bad_config_exits_2_with_one_message(tmp_path, content, expected):
+    """One plain sentence naming the file and the key (issue 15 #8), never pydantic's words."""
     config_path = tmp_path / "config.toml"
     config_path.write_text(content, encoding="utf-8")
     result = _run("--config", str(config_path), "list")
     assert result.returncode == 2
-    assert expected in result.stderr
-    assert str(config_path) in result.stderr
+    assert f"{config_path}: {expected}" in result.stderr
     assert "Traceback" not in result.stderr
+    assert "Input should" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 

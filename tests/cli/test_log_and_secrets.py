@@ -91,7 +91,7 @@ def test_the_environment_variable_wins_and_silences_the_missing_file(tmp_path, m
 def test_log_bounds_are_checked(tmp_path, text, key):
     path = tmp_path / "c.toml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError, match=f"key '{key}'"):
+    with pytest.raises(ConfigError, match=f"{key} must be at "):
         load_config(path)
 
 

@@ -52,7 +52,9 @@ def test_bad_arguments_exit_2_and_start_nothing(tmp_path, args, expected):
 def test_region_names_that_are_not_region_shaped_are_a_configuration_error(tmp_path, regions):
     config = write_config(tmp_path / "config.toml", {"regions": regions})
     result = run_cmltui(tmp_path, "list", config=config)
-    _assert_usage_error(result, "configuration error", str(config), "key 'regions'")
+    _assert_usage_error(
+        result, "configuration error", str(config), "regions must be AWS region names"
+    )
     assert len(result.stderr.strip().splitlines()) == 1
 
 
