@@ -19,6 +19,7 @@ from cmltui.aws.errors import (
     InstanceNotFoundError,
     InvalidStateError,
 )
+from cmltui.domain.plural import plural
 
 CREDENTIAL_CODES = frozenset(
     {
@@ -111,7 +112,7 @@ _IAM_PREFIX = {"ec2": "ec2", "cloudwatch": "cloudwatch", "monitoring": "cloudwat
 def _attempts_text(attempts: int | None) -> str:
     if not attempts or attempts <= 1:
         return ""
-    return f" after {attempts} attempts"
+    return f" after {plural(attempts, 'attempt')}"
 
 
 def map_aws_error(
@@ -169,7 +170,7 @@ def _map_client_error(
 
     if code in THROTTLING_CODES:
         return AwsThrottledError(
-            f"{region}: throttled by AWS after {attempts} attempts ({op})", **where
+            f"{region}: throttled by AWS after {plural(attempts, 'attempt')} ({op})", **where
         )
     if code in CREDENTIAL_CODES:
         return AwsCredentialsError(
@@ -206,7 +207,8 @@ def _map_client_error(
     status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
     if code in SERVER_ERROR_CODES or int(status) >= 500:
         return AwsUnreachableError(
-            f"{region}: AWS service unavailable ({code}) after {attempts} attempts ({op})",
+            f"{region}: AWS service unavailable ({code})"
+            f" after {plural(attempts, 'attempt')} ({op})",
             **where,
         )
     detail = f"{code}: {aws_message}" if aws_message else code

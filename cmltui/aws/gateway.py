@@ -48,6 +48,7 @@ from cmltui.aws.placement import subnet_for_launch
 from cmltui.config import Config
 from cmltui.domain.clock import Clock, utc_now
 from cmltui.domain.enums import CMLWorkerStatus, status_from_ec2_state
+from cmltui.domain.plural import noun_form
 
 log = logging.getLogger(__name__)
 
@@ -520,7 +521,8 @@ class AwsGateway:
         missing = [name for name in names if name not in by_name]
         if missing:
             raise AwsRequestError(
-                f"{region}: security group(s) not found: {', '.join(missing)}; check "
+                f"{region}: {noun_form(len(missing), 'security group')} not found: "
+                f"{', '.join(missing)}; check "
                 f"cml_worker_security_group_names (DescribeSecurityGroups)",
                 region=region,
                 operation="DescribeSecurityGroups",
@@ -604,7 +606,8 @@ class AwsGateway:
                 ]
                 if refused:
                     raise InvalidStateError(
-                        f"{region}: cannot start terminated instance(s) {', '.join(refused)} "
+                        f"{region}: cannot start terminated "
+                        f"{noun_form(len(refused), 'instance')} {', '.join(refused)} "
                         f"(StartInstances)",
                         region=region,
                         operation="StartInstances",

@@ -28,6 +28,7 @@ from cmltui.cli.output import (
 from cmltui.cli.resolve import describe, resolve
 from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.domain.names import name_key, name_problem, normalize_name
+from cmltui.domain.plural import these
 
 _LIST_COLUMNS = (
     "name",
@@ -154,7 +155,8 @@ def _confirm_terminate(controller, ids: list[str]) -> int | None:
     for worker_id in ids:
         err(f"  {describe(by_id[worker_id])}")
     try:
-        answer = input(f"Terminate these {len(ids)} worker(s)? This cannot be undone. Type 'yes': ")
+        question = f"Terminate {these(len(ids), 'worker')}? This cannot be undone."
+        answer = input(f"{question} Type 'yes': ")
     except EOFError:
         answer = ""
     if answer.strip().lower() != "yes":

@@ -30,6 +30,7 @@ from cmltui.cli.output import (
 )
 from cmltui.cli.resolve import resolve
 from cmltui.domain.names import name_key, visible
+from cmltui.domain.plural import these
 
 _COLUMNS = ("title", "owner", "state", "nodes", "modified", "id")
 _ACTION_HELP = (
@@ -187,7 +188,7 @@ def _confirm_delete(labs: Sequence[Any], free: bool) -> int | None:
         err(f"  {_describe(lab)}")
     what = "Stop, wipe and delete" if free else "Delete"
     try:
-        answer = input(f"{what} these {len(labs)} lab(s)? This cannot be undone. Type 'yes': ")
+        answer = input(f"{what} {these(len(labs), 'lab')}? This cannot be undone. Type 'yes': ")
     except EOFError:
         answer = ""
     if answer.strip().lower() != "yes":

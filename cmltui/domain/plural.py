@@ -18,3 +18,10 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
     """``count`` and its word: ``plural(1, "worker")`` is "1 worker", ``plural(0, "worker")``
     "0 workers", ``plural(2, "copy", "copies")`` "2 copies"."""
     return f"{count} {noun_form(count, singular, plural_form)}"
+
+
+def these(count: int, singular: str, plural_form: str | None = None) -> str:
+    """The targets of a question: "this worker" for one, "these 3 workers" for more."""
+    if count == 1:
+        return f"this {singular}"
+    return f"these {plural(count, singular, plural_form)}"

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from cmltui.cml.errors import CmlError, CmlLabError, CmlLabNotFoundError, CmlLabRefusedError
 from cmltui.cml.models import LAB_ACTIONS, LAB_DEFINED_ON_CORE, LAB_STARTED, LAB_STOPPED
+from cmltui.domain.plural import plural
 from cmltui.domain.worker import CMLWorker
 from cmltui.services.lab_files import (
     LabFileError,
@@ -405,4 +406,4 @@ class LabActions:
                 label = lab_label(lab.id, lab.title)
                 return False, worker.name, f"{worker.name}: {label} {why}; left as is"
         count = len(started)
-        return True, worker.name, f"{count} lab{'s' if count != 1 else ''} stopped first"
+        return True, worker.name, f"{plural(count, 'lab')} stopped first"

@@ -11,6 +11,7 @@ from cmltui.cml.models import LAB_STARTED, CmlLabDetails, lab_action_refusal
 from cmltui.config import IdleConfig
 from cmltui.domain.clock import Clock
 from cmltui.domain.enums import CMLWorkerStatus
+from cmltui.domain.plural import plural
 from cmltui.domain.worker import CMLWorker
 from cmltui.services.ports import CmlClient
 from cmltui.services.snapshot import WorkerSnapshot
@@ -110,7 +111,8 @@ def busy_verdict(
     if worker.telemetry_live and worker.active_labs_count > 0:
         return BusyVerdict(
             True,
-            f"busy: the last fleet refresh counted {worker.active_labs_count} running lab(s); "
+            "busy: the last fleet refresh counted "
+            f"{plural(worker.active_labs_count, 'running lab')}; "
             "the idle policy waits until none runs",
         )
     cpu = worker.cpu_utilization

@@ -37,6 +37,7 @@ from cmltui.domain.events import (
     event_from_cloudevent,
     to_cloudevent,
 )
+from cmltui.domain.plural import noun_form, plural
 from cmltui.domain.repository import CMLWorkerRepository
 from cmltui.domain.worker import CMLWorker, CMLWorkerState
 from cmltui.store.atomic_storage import AtomicJSONStorage
@@ -227,7 +228,12 @@ class TinyDbWorkerRepository(SharedFileWrites, CMLWorkerRepository):
                     when = self._clock()  # undatable: retention still bounds it by count
                 self._telemetry.add(worker_id, doc_id, when)
         if unreadable_events:
-            self._warn(f"{unreadable_events} stored events have no worker id and are ignored")
+            count = plural(unreadable_events, "stored event")
+            has, be = (
+                noun_form(unreadable_events, "has", "have"),
+                noun_form(unreadable_events, "is", "are"),
+            )
+            self._warn(f"{count} {has} no worker id and {be} ignored")
 
     def _check_schema(self) -> None:
         version = self.get_meta(_SCHEMA_KEY, SCHEMA_VERSION)

@@ -116,7 +116,7 @@ def test_demo_fleet_appears_and_quits_cleanly(demo_session, tmp_path, width, hei
     _wait_for(session, "1 marked, 1 hidden")
     _tmux("send-keys", "-t", session, "S")
     screen = _wait_for(session, "cml-lab-01  (hidden by the filter)")
-    assert "1 of these 1 is hidden by the filter" in screen
+    assert "It is hidden by the filter" in screen
     _tmux("send-keys", "-t", session, "n")  # cancelled: nothing stopped, the mark stays
     _tmux("send-keys", "-t", session, "/", "Escape", "U")
     _wait_until_gone(session, "marked")

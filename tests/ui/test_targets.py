@@ -103,7 +103,7 @@ async def test_one_hidden_marked_row_is_not_stopped_without_a_question(make_flee
         dialog = app.screen
         assert isinstance(dialog, ConfirmScreen)
         assert dialog.names == ["unseen"]
-        assert "1 of these 1 is hidden" in dialog_text(dialog)
+        assert "It is hidden by the filter" in dialog_text(dialog)
         await pilot.press("y")
         await settle(app, pilot)
         assert fleet.controller.find("unseen").state.status in STOPPING

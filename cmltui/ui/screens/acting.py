@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from cmltui.domain.enums import CMLWorkerStatus
+from cmltui.domain.plural import noun_form, plural
 from cmltui.services.snapshot import ActionResult, WorkerSnapshot
 from cmltui.ui.screens.busy_confirm import (
     LABS_FIRST,
@@ -31,8 +32,14 @@ if TYPE_CHECKING:
     from cmltui.ui.widgets.worker_table import WorkerTable
 
 
-def _plural(count: int) -> str:
-    return f"{count} worker{'s' if count != 1 else ''}"
+def running_labs_question(with_labs: int, targets: int) -> str:
+    """What stopping ends: "1 of them has running labs", "It has running labs", or ""."""
+    if not with_labs:
+        return ""
+    if targets == 1:
+        return "It has running labs; stopping ends them."
+    has = noun_form(with_labs, "has", "have")
+    return f"{with_labs} of them {has} running labs; stopping ends those labs."
 
 
 class WorkerActions:
@@ -108,7 +115,7 @@ class WorkerActions:
                 self._send("start", lambda: self.fleet_app.service.start_workers(worker_ids))
 
         if self._any_hidden(targets):
-            self._ask_then(f"Start {_plural(len(targets))}?", targets, "Start", send)
+            self._ask_then(f"Start {plural(len(targets), 'worker')}?", targets, "Start", send)
         else:
             send()
 
@@ -129,7 +136,7 @@ class WorkerActions:
                 self._send("re-tag", lambda: self.fleet_app.service.reattach_workers(worker_ids))
 
         self._ask_then(
-            f"Re-tag {_plural(len(targets))}?",
+            f"Re-tag {plural(len(targets), 'worker')}?",
             targets,
             "Re-tag",
             send,
@@ -154,7 +161,7 @@ class WorkerActions:
 
         if self._any_hidden(targets):
             verb = "Opt out of" if opt_out else "Opt back in to"
-            title = f"{verb} idle auto-stop for {_plural(len(targets))}?"
+            title = f"{verb} idle auto-stop for {plural(len(targets), 'worker')}?"
             self._ask_then(title, targets, "Opt out" if opt_out else "Opt in", send)
         else:
             send()
@@ -177,12 +184,8 @@ class WorkerActions:
         # Live figures only: a stopped worker's last lab count is history, not a running lab.
         with_labs = [t for t in targets if t.telemetry_live and t.active_labs_count > 0]
         if len(targets) > 1 or with_labs or self._any_hidden(targets):
-            question = (
-                f"{len(with_labs)} of them have running labs; stopping ends those labs."
-                if with_labs
-                else ""
-            )
-            title = f"Stop {_plural(len(targets))}?"
+            question = running_labs_question(len(with_labs), len(targets))
+            title = f"Stop {plural(len(targets), 'worker')}?"
             if with_labs and can_list_labs(service):
                 dialog = BusyStopScreen(
                     title,

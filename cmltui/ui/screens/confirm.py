@@ -48,6 +48,8 @@ def hidden_note(targets: Sequence[Target | str]) -> str:
     hidden = sum(1 for t in listed if t.hidden)
     if not hidden:
         return ""
+    if len(listed) == 1:
+        return "It is hidden by the filter (marked before it was typed): the action reaches it."
     verb, them = ("is", "it") if hidden == 1 else ("are", "them")
     return (
         f"{hidden} of these {len(listed)} {verb} hidden by the filter "

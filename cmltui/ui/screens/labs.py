@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from cmltui.domain.plural import plural
 from cmltui.services.lab_files import TopologyFile, default_file_name
 from cmltui.services.labs import LabSnapshot, LabsService, LabsUpdate, lab_label
 from cmltui.services.snapshot import ActionResult, WorkerSnapshot
@@ -83,10 +84,6 @@ class LabsChanged(Message):
 
 def _labels(labs: list[LabSnapshot]) -> list[Target]:
     return [Target(lab_label(lab.id, lab.title)) for lab in labs]
-
-
-def _plural(count: int) -> str:
-    return f"{count} lab{'s' if count != 1 else ''}"
 
 
 class LabsScreen(Screen[None]):
@@ -160,7 +157,7 @@ class LabsScreen(Screen[None]):
             header.append("  reading the labs…" if update is None or not update.error else "")
         else:
             header.append(
-                f"  {_plural(update.total)} · {update.started} started · "
+                f"  {plural(update.total, 'lab')} · {update.started} started · "
                 f"{update.running_nodes}/{update.node_count} nodes running"
             )
             fetched = seconds_between(self.fleet_app.clock(), update.fetched_at)
@@ -278,7 +275,7 @@ class LabsScreen(Screen[None]):
                 self._act("stop", labs)
 
         question = "Stopping a lab ends its nodes (its users lose their sessions)."
-        self._ask(f"Stop {_plural(len(labs))}?", labs, "Stop", question, send)
+        self._ask(f"Stop {plural(len(labs), 'lab')}?", labs, "Stop", question, send)
 
     @lab_mutating
     def action_wipe_lab(self) -> None:
@@ -293,7 +290,7 @@ class LabsScreen(Screen[None]):
                 self._act("wipe", labs)
 
         question = "Wiping erases the nodes' disks: configurations not saved in CML are lost."
-        self._ask(f"Wipe {_plural(len(labs))}?", labs, "Wipe", question, send)
+        self._ask(f"Wipe {plural(len(labs), 'lab')}?", labs, "Wipe", question, send)
 
     def _delete(self, labs: list[LabSnapshot], free: bool) -> None:
         service, worker_id = self.labs_service, self.worker.id

@@ -172,7 +172,7 @@ class EventTrailScreen(Dialog[None]):
         with Vertical(classes="dialog-box wide tall"):
             heading = Text("Event trail: ", style="bold")
             heading.append_text(plain(self.title_text, "bold"))
-            heading.append(f"  ({len(self.events)} events, newest last)", style="dim")
+            heading.append(f"  ({plural(len(self.events), 'event')}, newest last)", style="dim")
             yield Static(heading, classes="dialog-title")
             with VerticalScroll(id="event-trail"):
                 yield Static(Text("\n").join(lines) if lines else Text("No events.", style="dim"))

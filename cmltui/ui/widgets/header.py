@@ -8,6 +8,7 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import Static
 
+from cmltui.domain.plural import plural
 from cmltui.services.snapshot import FleetTotals, SourceHealth
 from cmltui.ui.formatting import age, message, money, plain, seconds_between, shown
 
@@ -122,7 +123,7 @@ class FleetHeader(Static):
         line = Text(" ")
         line.append_text(self.freshness(now))
         line.append(separator, style="dim")
-        line.append(f"{totals.total} workers", style="bold")
+        line.append(plural(totals.total, "worker"), style="bold")
         line.append(in_sight)
         if self.marked_count:
             hidden = self.hidden_marked_count
