@@ -31,29 +31,31 @@ class MissingExtra(CliError):
         self.extra = extra
         self.missing = missing
         super().__init__(
-            f"{doing} needs the optional '{extra}' extra (not installed: {', '.join(missing)}): "
-            f"pip install 'cmltui[{extra}]'",
+            f"{doing} needs the '{extra}' extra: pip install 'cmltui[{extra}]' "
+            f"(not installed: {', '.join(missing)})",
             EXIT_USAGE,
         )
 
 
-def missing_modules(extra: str) -> list[str]:
-    """The modules of ``extra`` that cannot be found, in a stable order (none: all there)."""
-    missing: list[str] = []
-    for modules in EXTRA_PACKAGES[extra].values():
-        for module in modules:
-            try:
-                found = importlib.util.find_spec(module) is not None
-            except (ImportError, ValueError):  # a broken package or a None in sys.modules
-                found = False
-            if not found:
-                missing.append(module)
-    return missing
+def missing_packages(extra: str) -> list[str]:
+    """The distributions of ``extra`` with a module that cannot be found (none: all there)."""
+    return [
+        distribution
+        for distribution, modules in EXTRA_PACKAGES[extra].items()
+        if not all(_findable(module) for module in modules)
+    ]
+
+
+def _findable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken package or a None in sys.modules
+        return False
 
 
 def require_extra(extra: str, *, doing: str) -> None:
     """Raise ``MissingExtra`` (one line, exit 2) unless every package of ``extra`` is there."""
-    missing = missing_modules(extra)
+    missing = missing_packages(extra)
     if missing:
         raise MissingExtra(extra, missing, doing)
 

@@ -295,8 +295,8 @@ def _describe_import_error(error: ImportError) -> int:
     extra = extra_for(error)
     if extra is not None:
         err(
-            f"cmltui: {_command or 'this command'} needs the optional '{extra}' extra "
-            f"(cannot import {shown(error.name)}): pip install 'cmltui[{extra}]'"
+            f"cmltui: {_command or 'this command'} needs the '{extra}' extra: "
+            f"pip install 'cmltui[{extra}]' (cannot import {shown(error.name)})"
         )
         return EXIT_USAGE
     err(

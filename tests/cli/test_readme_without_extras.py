@@ -44,8 +44,8 @@ PLACEHOLDERS = {
 }
 
 DEMO_EXTRA_LINE = (
-    "cmltui: {doing} needs the optional 'demo' extra (not installed: moto, flask, flask_cors, "
-    "werkzeug, cryptography, yaml): pip install 'cmltui[demo]'"
+    "cmltui: {doing} needs the 'demo' extra: pip install 'cmltui[demo]' "
+    "(not installed: moto, cryptography, pyyaml)"
 )
 
 
