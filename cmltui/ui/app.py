@@ -350,10 +350,13 @@ class CmlTuiApp(App[None]):
         the log file only: the terminal gets one line (Textual prints the traceback there, with
         the local variables of every frame)."""
         log.error("unexpected error: the dashboard stops", exc_info=error)
+        kept = len(self._exit_renderables)
         super()._handle_exception(error)
-        line = f"cmltui: unexpected error: {type(error).__name__}: {message(error)}"
-        self._exit_renderables[:] = [Text(f"{line} (details in {self.log_path})")]
-        self.error_console.soft_wrap = True  # one line, however narrow the terminal
+        del self._exit_renderables[kept:]  # Textual's traceback of it
+        if self._exception is error:  # the first one, the cause of any that follow: say it
+            line = f"cmltui: unexpected error: {type(error).__name__}: {message(error)}"
+            self._exit_renderables.append(Text(f"{line} (details in {self.log_path})"))
+            self.error_console.soft_wrap = True  # one line, however narrow the terminal
 
     def log_unexpected(self, error: BaseException, *, doing: str = "") -> None:
         """Log the traceback to the log file; show one line to the operator."""

@@ -103,12 +103,14 @@ def test_an_unexpected_error_in_a_command_is_one_line_and_its_traceback_is_logge
 
 
 def test_an_error_in_the_dashboards_startup_is_one_line_and_its_traceback_is_logged(tmp_path):
-    # Textual itself prints an uncaught error's traceback, with every frame's locals.
+    # Textual itself prints an uncaught error's traceback, with every frame's locals. The main
+    # screen's failing compose is followed by errors of its own mount (no widgets): the line
+    # names the first, the cause.
     setup = (
-        "from cmltui.ui.app import CmlTuiApp\n"
+        "from cmltui.ui.screens.main import MainScreen\n"
         "def exploding_compose(self):\n"
         "    raise RuntimeError('exploded while composing')\n"
-        "CmlTuiApp.compose = exploding_compose"
+        "MainScreen.compose = exploding_compose"
     )
     result = _run(tmp_path, setup, "--config", str(offline_config(tmp_path)))
     log = log_file(tmp_path)
