@@ -147,3 +147,14 @@ class StoreWriteTimer:
             "write_ms_median": round(median(total) * 1000, 1) if total else 0.0,
             "serialize_ms_max": round(max(on_loop) * 1000, 1) if on_loop else 0.0,
         }
+
+
+def dashboard_memory_habits() -> None:
+    """What ``run_dashboard`` does to memory before its threads start (cmltui.memory), so the
+    figures are those of the dashboard."""
+    import threading
+
+    from cmltui.memory import limit_malloc_arenas, start_trimming
+
+    limit_malloc_arenas()
+    start_trimming(threading.Event())

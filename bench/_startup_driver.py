@@ -18,6 +18,7 @@ import json  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,11 +28,14 @@ if str(ROOT) not in sys.path:
 
 def main(config_path: str, result_file: str, rows: int, engine_kind: str = "thread") -> int:
     from cmltui.config import load_config
+    from cmltui.memory import limit_malloc_arenas, start_trimming
     from cmltui.services.engine_service import EngineService
     from cmltui.services.engine_thread import EngineThread
     from cmltui.ui.app import CmlTuiApp
     from cmltui.wiring import build_runtime
 
+    limit_malloc_arenas()  # as run_dashboard does, before any thread starts
+    start_trimming(threading.Event())
     config, _, _ = load_config(Path(config_path))
     runtime = build_runtime(config)
     engine = EngineThread().start() if engine_kind == "thread" else None

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     DEFAULT_REFRESH_SECONDS,
     StoreWriteTimer,
+    dashboard_memory_habits,
     emit,
     median,
     peak_rss_mb,
@@ -288,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.switch_interval:
         sys.setswitchinterval(args.switch_interval)
+    dashboard_memory_habits()
     result = asyncio.run(run(args))
     if args.json:
         emit(result, True)

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     StoreWriteTimer,
     current_rss_mb,
+    dashboard_memory_habits,
     emit,
     peak_rss_mb,
     print_table,
@@ -255,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.interval < 1:
         parser.error("--interval must be >= 1 (the config's minimum)")
+    dashboard_memory_habits()
     result = asyncio.run(run(args))
     if args.json:
         emit(result, True)

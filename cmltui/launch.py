@@ -32,6 +32,9 @@ def run_dashboard(
     dashboard takes the terminal. ``demo_licence_token`` (``--demo``): the licence dialog
     names the token the demo's CML accepts.
     """
+    import threading
+
+    from cmltui.memory import limit_malloc_arenas, start_trimming
     from cmltui.services.engine_service import EngineService
     from cmltui.services.engine_thread import EngineThread
     from cmltui.ui.app import CmlTuiApp
@@ -41,6 +44,9 @@ def run_dashboard(
         log_path = setup_logging(log_config=config.log)
     except OSError:
         log_path = None  # the app says it cannot write the log, on screen
+    limit_malloc_arenas()  # before the engine's and boto3's threads start
+    trim_stop = threading.Event()
+    start_trimming(trim_stop)
     runtime = build_runtime(config, read_only=read_only, clock=clock)
     profile_label = config.aws.profile or "default credentials"
     engine = EngineThread().start()
@@ -69,4 +75,5 @@ def run_dashboard(
         if not closed and ended:  # the engine died first: close from here, nothing else runs
             with contextlib.suppress(Exception):
                 asyncio.run(runtime.aclose())
+        trim_stop.set()
     return app.return_code or 0
