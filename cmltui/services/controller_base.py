@@ -73,6 +73,9 @@ class _WorkerRuntime:
     version_supported: bool = True
     #: When the last CML or CloudWatch figures were applied (None: not since start).
     telemetry_at: datetime | None = None
+    #: CML answered (anything, an error too) since cmltui or the worker started; until then
+    #: the snapshot shows its service as pending. Set by the CML cycle, cleared on a stop.
+    cml_answered: bool = False
 
 
 class ControllerBase:

@@ -61,6 +61,7 @@ class Ec2RefreshMixin(ControllerBase):
         runtime = self._runtime_for(worker.id)
         runtime.cml_error = runtime.cml_error_since = None
         runtime.cml_cpu_known = False
+        runtime.cml_answered = False  # pending again once it runs
 
     async def _refresh_region(self, region: str) -> bool:
         """One managed describe, plus one by-id lookup when bound instances are missing."""
