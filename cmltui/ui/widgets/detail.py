@@ -396,6 +396,9 @@ class DetailPane(VerticalScroll):
         return "\n".join(line.plain for lines in self._shown.values() for line in lines)
 
     def _put(self, block: str, lines: Lines) -> None:
+        previous = self._shown.get(block)
+        if previous is not None and list(previous) == list(lines):
+            return  # unchanged: no render, no layout pass (which repaints the whole screen)
         self._shown[block] = lines
         static = self.query_one(f"#detail-{block}", Static)
         static.update(Group(*lines) if lines else "")

@@ -36,6 +36,8 @@ class FleetHeader(Static):
         self.hidden_marked_count = 0
         #: The clock reading of the last render (a resize re-renders with it).
         self._now: datetime | None = None
+        #: What the header shows: an unchanged header is not rendered again.
+        self._shown_text: Text | None = None
 
     def show(
         self,
@@ -60,11 +62,20 @@ class FleetHeader(Static):
         self.shown_count = shown_count
         self.marked_count = marked_count
         self.hidden_marked_count = hidden_marked_count
-        self.update(self.render_text(now))
+        self._show(self.render_text(now))
 
     def on_resize(self) -> None:
         if self._now is not None:
-            self.update(self.render_text(self._now))
+            self._shown_text = None
+            self._show(self.render_text(self._now))
+
+    def _show(self, text: Text) -> None:
+        """Render only a changed header, without a layout pass: its height is fixed in
+        app.tcss (a layout pass re-renders the whole screen, every change set)."""
+        if text == self._shown_text:
+            return
+        self._shown_text = text
+        self.update(text, layout=False)
 
     def _badges(self) -> Text:
         """The modes, right after the name: a narrow terminal cuts the end, never these."""
@@ -197,6 +208,8 @@ class StatusLine(Static):
         self.errors: tuple[SourceHealth, ...] = ()
 
     def show_errors(self, errors: Sequence[SourceHealth]) -> None:
+        if tuple(errors) == self.errors and (self.display or not errors):
+            return  # unchanged: no render and no layout pass (every change set asks)
         self.errors = tuple(errors)
         if not errors:
             self.display = False
