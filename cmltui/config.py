@@ -208,6 +208,30 @@ class LogConfig(_Section):
     backup_count: int = Field(default=3, ge=1, le=100)
 
 
+class UiConfig(_Section):
+    #: A Textual theme ("textual-dark", "nord", ...), checked where the themes are known
+    #: (``cmltui.ui.keymap``); the command palette's theme choice is written back here.
+    theme: str = "textual-dark"
+
+
+class KeymapConfig(_Section):
+    """``[keymap]``: action id = "keys" for the fleet view; ``[keymap.labs_screen]``: the same for
+    the labs screen.
+
+    Ids and keys are checked where the action registry is known (``cmltui.ui.keymap``).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    #: Every key of the table but ``labs_screen`` is a fleet-view action id (``labs`` is one:
+    #: the key that opens the labs screen); its value, the keys.
+    __pydantic_extra__: dict[str, str] = Field(init=False)
+    labs_screen: dict[str, str] = {}
+
+    @property
+    def fleet(self) -> dict[str, str]:
+        return dict(self.model_extra or {})
+
+
 class Config(_Section):
     regions: list[str] = ["us-east-1"]
     read_only: bool = False
@@ -234,6 +258,8 @@ class Config(_Section):
     idle: IdleConfig = IdleConfig()
     cost: CostConfig = CostConfig()
     log: LogConfig = LogConfig()
+    ui: UiConfig = UiConfig()
+    keymap: KeymapConfig = KeymapConfig()
 
     @field_validator("regions")
     @classmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 
 from cmltui.config import Config
 from cmltui.domain.clock import Clock, utc_now
@@ -24,13 +25,15 @@ def run_dashboard(
     clock: Clock = utc_now,
     notices: list[str] | None = None,
     demo_licence_token: str | None = None,
+    config_path: Path | None = None,
 ) -> int:
     """Open the dashboard; returns the process exit code once the operator quits.
 
     ``notices`` (e.g. configuration warnings) are shown in the dashboard, where the operator
     looks, besides the store's own. A configuration or data folder error raises before the
     dashboard takes the terminal. ``demo_licence_token`` (``--demo``): the licence dialog
-    names the token the demo's CML accepts.
+    names the token the demo's CML accepts. ``config_path``: the file a theme chosen in the
+    palette is written back to (None: not kept).
     """
     import threading
 
@@ -61,6 +64,7 @@ def run_dashboard(
         clock=clock,
         log_path=log_path,
         notices=[*(notices or []), *runtime.notices],
+        config_path=config_path,
     )
     try:
         app.run()

@@ -53,6 +53,12 @@ def test_version_and_help():
         ),
         ("[idle]\nsurprise = 1\n", "unknown key 'idle.surprise'"),
         ("regions = []\n", "regions must name at least one region"),
+        # The keymap and the theme are checked at load too (issue 15 #11).
+        ("[keymap]\nstrat = 'x'\n", "keymap.strat is not an action of the fleet view"),
+        ("[keymap]\nstart = 'S'\n", "keymap.start uses S, which is already stop's key"),
+        ("[keymap]\nstart = 'F5'\n", "keymap.start must be Textual key names"),
+        ("[keymap.labs_screen]\nwipe_lab = 1\n", "keymap.labs_screen.wipe_lab must be text"),
+        ("[ui]\ntheme = 'neon'\n", "ui.theme must be one of the Textual themes"),
     ],
 )
 def test_bad_config_exits_2_with_one_message(tmp_path, content, expected):

@@ -111,11 +111,19 @@ def _start_logging(log_config=None) -> None:
 
 
 def _load_config(args: argparse.Namespace):
-    from cmltui.config import load_config
+    from cmltui.config import ConfigError, KeymapConfig, UiConfig, load_config
 
-    config, _path, warnings = load_config(args.config)
+    config, path, warnings = load_config(args.config)
+    if config.keymap != KeymapConfig() or config.ui != UiConfig():
+        # Checked against the action registry and Textual's themes: imported only when set.
+        from cmltui.ui.keymap import check_ui_settings
+
+        try:
+            check_ui_settings(config)
+        except ValueError as error:
+            raise ConfigError(f"{path}: {error}") from None
     _start_logging(config.log)  # the configured size bound from here on
-    return config, warnings
+    return config, path, warnings
 
 
 async def _with_runtime(config, args: argparse.Namespace, body) -> int:
@@ -218,13 +226,15 @@ def _run(argv: list[str] | None) -> int:
         from cmltui.demo.fleet import run_demo_dashboard
 
         return run_demo_dashboard(workers=args.demo_workers, read_only=args.read_only)
-    config, warnings = _load_config(args)
+    config, config_path, warnings = _load_config(args)
     for warning in warnings:
         err(f"warning: {shown(warning)}")
     if args.command is None:
         from cmltui.launch import run_dashboard
 
-        return run_dashboard(config, read_only=args.read_only, notices=warnings)
+        return run_dashboard(
+            config, read_only=args.read_only, notices=warnings, config_path=config_path
+        )
     from cmltui.cli.commands import HEADLESS
 
     return asyncio.run(_with_runtime(config, args, HEADLESS[args.command]))

@@ -17,6 +17,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 if TYPE_CHECKING:
     from cmltui.ui.app import CmlTuiApp
+    from cmltui.ui.keymap import UserKeymap
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +125,11 @@ GROUP_TITLES: dict[str, str] = {
 }
 
 
-def visible_actions(read_only: bool) -> list[ActionSpec]:
-    """The actions an operator can use in this mode (for help and the palette)."""
-    return [spec for spec in ACTIONS if not (read_only and spec.mutating)]
+def visible_actions(read_only: bool, keymap: UserKeymap | None = None) -> list[ActionSpec]:
+    """The actions an operator can use in this mode (for help and the palette), with the
+    operator's keys when a ``keymap`` is given."""
+    specs = [spec for spec in ACTIONS if not (read_only and spec.mutating)]
+    return [keymap.fleet_spec(spec) for spec in specs] if keymap else specs
 
 
 def bindings_for(read_only: bool) -> list[BindingType]:
@@ -157,7 +160,7 @@ class FleetCommands(Provider):
 
     def _specs(self) -> Iterable[ActionSpec]:
         app: CmlTuiApp = self.app  # type: ignore[assignment]
-        return [spec for spec in visible_actions(app.read_only) if spec.palette]
+        return [spec for spec in visible_actions(app.read_only, app.user_keymap) if spec.palette]
 
     def _runner(self, spec: ActionSpec):
         app: CmlTuiApp = self.app  # type: ignore[assignment]

@@ -29,12 +29,14 @@ from textual.message import Message
 from textual.notifications import SeverityLevel
 
 from cmltui.config import Config, default_log_dir
+from cmltui.config_writer import ConfigWriteError, save_setting
 from cmltui.domain.clock import Clock, utc_now
 from cmltui.logfile import already_logging_to, private_log_handler
 from cmltui.services.ports import FleetService
 from cmltui.services.snapshot import ActionResult, ChangeSet
 from cmltui.ui.actions import FleetCommands
 from cmltui.ui.formatting import message
+from cmltui.ui.keymap import UserKeymap, check_ui_settings
 from cmltui.ui.keys import split_glued_escape
 from cmltui.ui.screens.main import MainScreen, ReadOnlyMainScreen
 
@@ -90,6 +92,7 @@ class CmlTuiApp(App[None]):
         clock: Clock | None = None,
         log_path: Path | None = None,
         notices: Sequence[str] = (),
+        config_path: Path | None = None,
     ) -> None:
         super().__init__()
         self.service = service
@@ -119,11 +122,20 @@ class CmlTuiApp(App[None]):
         #: Start-up warnings (e.g. the data file was recovered), shown as toasts once mounted.
         self.notices = list(notices)
         self.main_screen: MainScreen = ReadOnlyMainScreen() if self.read_only else MainScreen()
+        #: The config file the theme chosen in the palette is kept in; None: not kept (--demo).
+        self.config_path = config_path
+        #: The operator's keys ([keymap]); the CLI checked them already, with the file's name.
+        self.user_keymap: UserKeymap = check_ui_settings(config)
+        #: The theme the config file holds: choosing another one in the palette writes it back.
+        self._kept_theme = config.ui.theme
+        self._theme_lock = asyncio.Lock()
 
     # -- start and stop -----------------------------------------------------------------------
 
     async def on_mount(self) -> None:
         self._open_log()
+        self.theme = self._kept_theme
+        self.set_keymap(self.user_keymap.binding_keymap())
         await self.push_screen(self.main_screen)
         self.service.subscribe(self._on_change_set)
         # First paint from what is stored: never wait for the network to show something.
@@ -246,6 +258,36 @@ class CmlTuiApp(App[None]):
         if self._log_handler is not None:
             logging.getLogger("cmltui").removeHandler(self._log_handler)
             self._log_handler.close()
+
+    # -- theme --------------------------------------------------------------------------------
+
+    def watch_theme(self, theme: str) -> None:
+        """A theme chosen in the palette ("Change theme") is kept in the config file."""
+        if theme != self._kept_theme:
+            self._kept_theme = theme
+            self._keep_theme(theme)
+
+    @work(exclusive=False, group="keep-theme", exit_on_error=False)
+    async def _keep_theme(self, theme: str) -> None:
+        if self.config_path is None:
+            self.notify(f"Theme {theme}: not kept, --demo has no config file", markup=False)
+            return
+        async with self._theme_lock:  # one write at a time, in the order they were chosen
+            try:
+                await asyncio.to_thread(save_setting, self.config_path, "ui", "theme", theme)
+            except ConfigWriteError as err:
+                log.warning("theme not kept: %s", err)
+                self.notify(
+                    f"Theme {theme} is used but not kept: {err}",
+                    severity="warning",
+                    markup=False,
+                    timeout=10,
+                )
+                return
+            except Exception as err:
+                self.log_unexpected(err, doing="keeping the theme")
+                return
+        self.notify(f"Theme {theme} kept in {self.config_path}", markup=False, timeout=4)
 
     # -- keys ---------------------------------------------------------------------------------
 

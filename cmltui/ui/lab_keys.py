@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import partial
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from cmltui.ui.actions import ActionSpec
+
+if TYPE_CHECKING:
+    from cmltui.ui.keymap import UserKeymap
 
 LAB_ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("cursor_down", "down,j", "↓ j", "Move down", group="navigate", palette=False),
@@ -85,8 +89,10 @@ LAB_GROUP_TITLES: dict[str, str] = {
 }
 
 
-def visible_lab_actions(read_only: bool) -> list[ActionSpec]:
-    return [spec for spec in LAB_ACTIONS if not (read_only and spec.mutating)]
+def visible_lab_actions(read_only: bool, keymap: UserKeymap | None = None) -> list[ActionSpec]:
+    """The labs screen's actions in this mode, with the operator's keys (``[keymap.labs]``)."""
+    specs = [spec for spec in LAB_ACTIONS if not (read_only and spec.mutating)]
+    return [keymap.lab_spec(spec) for spec in specs] if keymap else specs
 
 
 def lab_bindings(read_only: bool) -> list[BindingType]:
@@ -104,11 +110,11 @@ def lab_bindings(read_only: bool) -> list[BindingType]:
     ]
 
 
-def lab_help_sections(read_only: bool) -> list[Text]:
+def lab_help_sections(read_only: bool, keymap: UserKeymap | None = None) -> list[Text]:
     """One section per group, then the notes."""
     sections: list[Text] = []
     for group, title in LAB_GROUP_TITLES.items():
-        specs = [spec for spec in visible_lab_actions(read_only) if spec.group == group]
+        specs = [spec for spec in visible_lab_actions(read_only, keymap) if spec.group == group]
         if not specs:
             continue
         lines = [Text(title, style="bold underline")]
@@ -136,7 +142,8 @@ class LabCommands(Provider):
 
     def _specs(self) -> Iterable[ActionSpec]:
         read_only = bool(getattr(self.app, "read_only", False))
-        return [spec for spec in visible_lab_actions(read_only) if spec.palette]
+        keymap = getattr(self.app, "user_keymap", None)
+        return [spec for spec in visible_lab_actions(read_only, keymap) if spec.palette]
 
     def _runner(self, spec: ActionSpec):
         return partial(self.screen.run_action, spec.id)

@@ -248,7 +248,7 @@ class LabsHelpScreen(Dialog[None]):
         self.read_only = read_only
 
     def compose(self) -> ComposeResult:
-        sections = lab_help_sections(self.read_only)
+        sections = lab_help_sections(self.read_only, getattr(self.app, "user_keymap", None))
         # The fleet help's ids: the same sizing rules (app.tcss) apply.
         with Vertical(classes="dialog-box wide", id="help-box"):
             yield Static(Text("Labs screen keys", style="bold"), classes="dialog-title")

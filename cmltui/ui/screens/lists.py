@@ -17,6 +17,7 @@ from cmltui.domain.plural import plural
 from cmltui.services.discovery import DiscoveredInstance
 from cmltui.ui.actions import ACTIONS, GROUP_TITLES, visible_actions
 from cmltui.ui.formatting import message, plain, shown
+from cmltui.ui.keymap import UserKeymap
 from cmltui.ui.screens.dialog import Dialog, close_binding
 from cmltui.ui.widgets.detail import describe_event
 
@@ -187,9 +188,10 @@ class EventTrailScreen(Dialog[None]):
         self.close(None)
 
 
-def read_only_note(reason: str = "") -> Text:
+def read_only_note(reason: str = "", keymap: UserKeymap | None = None) -> Text:
     """Which keys read-only mode refuses (every mutating action of the registry), and why."""
-    keys = [spec.display for spec in ACTIONS if spec.mutating]
+    specs = [keymap.fleet_spec(spec) if keymap else spec for spec in ACTIONS]
+    keys = [spec.display for spec in specs if spec.mutating]
     listed = f"{', '.join(keys[:-1])} and {keys[-1]}" if len(keys) > 1 else "".join(keys)
     note = f"Read-only mode: {listed} are off (they change the fleet)."
     if reason:
@@ -197,11 +199,14 @@ def read_only_note(reason: str = "") -> Text:
     return Text(note, style="yellow")
 
 
-def help_sections(read_only: bool, reason: str = "") -> list[Text]:
-    """Every binding from the registry, one section per group; read-only lists what works."""
+def help_sections(
+    read_only: bool, reason: str = "", keymap: UserKeymap | None = None
+) -> list[Text]:
+    """Every binding from the registry (with the operator's keys), one section per group;
+    read-only lists what works."""
     sections: list[Text] = []
     for group, title in GROUP_TITLES.items():
-        specs = [spec for spec in visible_actions(read_only) if spec.group == group]
+        specs = [spec for spec in visible_actions(read_only, keymap) if spec.group == group]
         if not specs:
             continue
         lines = [Text(title, style="bold underline")]
@@ -213,7 +218,7 @@ def help_sections(read_only: bool, reason: str = "") -> list[Text]:
         sections.append(Text("\n").join(lines))
     notes = []
     if read_only:
-        notes.append(read_only_note(reason))
+        notes.append(read_only_note(reason, keymap))
     notes.append(Text("ctrl+p opens the command palette.", style="dim"))
     sections.append(Text("\n").join(notes))
     return sections
@@ -236,7 +241,9 @@ class HelpScreen(Dialog[None]):
         self.reason = reason
 
     def compose(self) -> ComposeResult:
-        sections = help_sections(self.read_only, self.reason)
+        sections = help_sections(
+            self.read_only, self.reason, getattr(self.app, "user_keymap", None)
+        )
         with Vertical(classes="dialog-box wide", id="help-box"):
             yield Static(Text("cmltui keys", style="bold"), classes="dialog-title")
             with VerticalScroll(id="help-body"):
