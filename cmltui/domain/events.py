@@ -39,6 +39,7 @@ class DomainEvent(BaseModel):
             "assigned_at",
             "terminated_at",
             "stopped_at",
+            "started_at",
             "requested_at",
             "completed_at",
         ):
@@ -140,13 +141,28 @@ class CMLWorkerIdlePolicyUpdatedDomainEvent(DomainEvent):
 
 
 class CMLWorkerAutoStoppedDomainEvent(DomainEvent):
-    """cmltui addition: the idle policy stopped the worker; the reason says why."""
+    """cmltui addition: a policy stopped the worker; the reason says why."""
 
     EVENT_TYPE: ClassVar[str] = "cmltui.worker.auto-stopped.v1"
 
     reason: str
     idle_minutes: float
     stopped_at: datetime
+    #: Which rule stopped it: "idle" (the idle threshold) or "schedule" (a forced close).
+    kind: str = "idle"
+
+
+class CMLWorkerAutoStartedDomainEvent(DomainEvent):
+    """cmltui addition: a schedule started the worker ahead of its window; the reason says why."""
+
+    EVENT_TYPE: ClassVar[str] = "cmltui.worker.auto-started.v1"
+
+    reason: str
+    kind: str = "schedule"
+    #: The window opening it was started for ("emea-class@2026-03-09T08:00:00+00:00"): one
+    #: start per worker per opening, remembered across restarts through this event.
+    window_key: str | None = None
+    started_at: datetime
 
 
 class CMLWorkerActionRequestedDomainEvent(DomainEvent):
@@ -218,6 +234,7 @@ EVENT_CLASSES: dict[str, type[DomainEvent]] = {
         CMLWorkerTerminatedDomainEvent,
         CMLWorkerIdlePolicyUpdatedDomainEvent,
         CMLWorkerAutoStoppedDomainEvent,
+        CMLWorkerAutoStartedDomainEvent,
         CMLWorkerActionRequestedDomainEvent,
         CMLWorkerActionCompletedDomainEvent,
         CMLWorkerLabActionDomainEvent,

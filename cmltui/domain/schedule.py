@@ -20,9 +20,6 @@ SEARCH_DAYS = 400
 # windows every day) merge into one; a week back is enough to name when such a run opened.
 _LOOKBACK_DAYS = 8
 
-DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
 @dataclass(frozen=True, slots=True)
 class WeeklyWindow:
     """One weekly opening: on each of ``days`` at ``start`` until ``end`` (local wall times)."""
@@ -115,24 +112,14 @@ def next_window(schedule: Schedule, after: datetime) -> tuple[datetime, datetime
     return None
 
 
-def parse_days(spec: str | list[str] | tuple[str, ...]) -> frozenset[int]:
-    """Day names to weekday numbers: ``["mon", "wed"]``, ``"mon-fri"``, ``"sat"``, ``"fri-mon"``.
-
-    Raises ValueError with the reason (worded to follow "must") for an unknown name.
-    """
-    items = [spec] if isinstance(spec, str) else list(spec)
-    days: set[int] = set()
-    for item in items:
-        text = str(item).strip().lower()
-        first, sep, last = text.partition("-")
-        if first not in DAY_NAMES or (sep and last not in DAY_NAMES):
-            raise ValueError(
-                f"be day names ({', '.join(DAY_NAMES)}) or a range like 'mon-fri' (got {item!r})"
-            )
-        start = DAY_NAMES.index(first)
-        stop = DAY_NAMES.index(last) if sep else start
-        span = (stop - start) % 7
-        days.update((start + step) % 7 for step in range(span + 1))
-    if not days:
-        raise ValueError("name at least one day")
-    return frozenset(days)
+def previous_window(schedule: Schedule, at: datetime) -> tuple[datetime, datetime] | None:
+    """The last window closed at or before ``at`` within the last week (UTC pair), else None."""
+    _require_aware(at)
+    if not schedule.windows:
+        return None
+    last = None
+    for opens, closes in _merged_from(schedule, _lookback_day(schedule, at)):
+        if closes > at:
+            break
+        last = (opens, closes)
+    return last

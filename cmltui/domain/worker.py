@@ -17,6 +17,7 @@ from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus, LicenseStatus
 from cmltui.domain.errors import ActionRefusedError, InvalidTelemetryError
 from cmltui.domain.events import (
     CMLServiceStatusUpdatedDomainEvent,
+    CMLWorkerAutoStartedDomainEvent,
     CMLWorkerAutoStoppedDomainEvent,
     CMLWorkerCreatedDomainEvent,
     CMLWorkerEndpointUpdatedDomainEvent,
@@ -43,6 +44,7 @@ _CONFIRMED_BY: dict[str, frozenset[CMLWorkerStatus]] = {
     "start": frozenset({CMLWorkerStatus.PENDING, CMLWorkerStatus.RUNNING}),
     "stop": frozenset({CMLWorkerStatus.STOPPING, CMLWorkerStatus.STOPPED}),
     "auto-stop": frozenset({CMLWorkerStatus.STOPPING, CMLWorkerStatus.STOPPED}),
+    "auto-start": frozenset({CMLWorkerStatus.PENDING, CMLWorkerStatus.RUNNING}),
     "terminate": frozenset({CMLWorkerStatus.SHUTTING_DOWN, CMLWorkerStatus.TERMINATED}),
 }
 
@@ -456,8 +458,9 @@ class CMLWorker(WorkerIntents):
         )
         return True
 
-    def record_auto_stop(self, reason: str, idle_minutes: float) -> None:
-        """The idle policy stopped this worker: record why, then show STOPPING."""
+    def record_auto_stop(self, reason: str, idle_minutes: float, *, kind: str = "idle") -> None:
+        """A policy stopped this worker (``kind``: "idle" or "schedule"): record why, then
+        show STOPPING."""
         self.check_can_stop()
         self._record(
             CMLWorkerAutoStoppedDomainEvent(
@@ -465,6 +468,22 @@ class CMLWorker(WorkerIntents):
                 reason=reason,
                 idle_minutes=round(idle_minutes, 1),
                 stopped_at=self._clock(),
+                kind=kind,
             )
         )
-        self.update_status(CMLWorkerStatus.STOPPING, changed_by="cmltui:idle-policy")
+        actor = "cmltui:schedule" if kind == "schedule" else "cmltui:idle-policy"
+        self.update_status(CMLWorkerStatus.STOPPING, changed_by=actor)
+
+    def record_auto_start(self, reason: str, *, window_key: str | None = None) -> None:
+        """A schedule started this worker (for the window opening ``window_key``): record
+        why, then show PENDING."""
+        self.check_can_start()
+        self._record(
+            CMLWorkerAutoStartedDomainEvent(
+                aggregate_id=self.id,
+                reason=reason,
+                window_key=window_key,
+                started_at=self._clock(),
+            )
+        )
+        self.update_status(CMLWorkerStatus.PENDING, changed_by="cmltui:schedule")

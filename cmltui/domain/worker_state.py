@@ -15,6 +15,7 @@ from cmltui.domain.events import (
     CMLServiceStatusUpdatedDomainEvent,
     CMLWorkerActionCompletedDomainEvent,
     CMLWorkerActionRequestedDomainEvent,
+    CMLWorkerAutoStartedDomainEvent,
     CMLWorkerAutoStoppedDomainEvent,
     CMLWorkerCreatedDomainEvent,
     CMLWorkerEndpointUpdatedDomainEvent,
@@ -98,6 +99,14 @@ class CMLWorkerState(BaseModel):
     auto_stop_opt_out: bool = False
     last_auto_stop_at: datetime | None = None
     last_auto_stop_reason: str | None = None
+    #: The last automatic start (a schedule's): when, why, and the window opening it was for.
+    last_auto_start_at: datetime | None = None
+    last_auto_start_reason: str | None = None
+    last_auto_start_window: str | None = None
+    #: A boot being timed: when the worker left a stopped state, until CML first answers
+    #: AVAILABLE; then ``last_boot_to_ready_seconds`` (a schedule's learned lead time).
+    boot_started_at: datetime | None = None
+    last_boot_to_ready_seconds: float | None = None
     #: When the figures above were last measured (their age when shown from the data file).
     last_telemetry_at: datetime | None = None
     #: The action whose call may have gone out but whose outcome is not recorded yet.
@@ -136,12 +145,21 @@ class CMLWorkerState(BaseModel):
         leaving_stopped = e.old_status in _STOPPED_LIKE or e.old_status == CMLWorkerStatus.UNKNOWN
         if e.new_status in (CMLWorkerStatus.PENDING, CMLWorkerStatus.RUNNING) and leaving_stopped:
             self.last_started_at = e.updated_at
+            # A boot is timed only from a seen stopped state (not an import found running).
+            if e.old_status in _STOPPED_LIKE:
+                self.boot_started_at = e.updated_at
+        if e.new_status not in (CMLWorkerStatus.PENDING, CMLWorkerStatus.RUNNING):
+            self.boot_started_at = None
         if e.new_status == CMLWorkerStatus.SHUTTING_DOWN and e.changed_by:
             self.termination_requested_by = e.changed_by
         self.status = e.new_status
 
     def _on_CMLServiceStatusUpdatedDomainEvent(self, e: CMLServiceStatusUpdatedDomainEvent) -> None:
         self.service_status = e.new_service_status
+        if e.new_service_status == CMLServiceStatus.AVAILABLE and self.boot_started_at:
+            boot = (e.updated_at - self.boot_started_at).total_seconds()
+            self.last_boot_to_ready_seconds = round(max(boot, 0.0), 1)
+            self.boot_started_at = None
         if e.https_endpoint is not None:
             self.https_endpoint = e.https_endpoint
         if e.cml_version is not None:
@@ -188,6 +206,11 @@ class CMLWorkerState(BaseModel):
     def _on_CMLWorkerAutoStoppedDomainEvent(self, e: CMLWorkerAutoStoppedDomainEvent) -> None:
         self.last_auto_stop_at = e.stopped_at
         self.last_auto_stop_reason = e.reason
+
+    def _on_CMLWorkerAutoStartedDomainEvent(self, e: CMLWorkerAutoStartedDomainEvent) -> None:
+        self.last_auto_start_at = e.started_at
+        self.last_auto_start_reason = e.reason
+        self.last_auto_start_window = e.window_key
 
     def _on_CMLWorkerActionRequestedDomainEvent(
         self, e: CMLWorkerActionRequestedDomainEvent

@@ -46,6 +46,8 @@ def _busy_life(clock) -> CMLWorker:
     clock.advance(minutes=30)
     worker.record_auto_stop("idle 70 min", 70.04)
     worker.update_status(CMLWorkerStatus.STOPPED)
+    worker.record_auto_start("schedule emea opens 09:00", window_key="emea@2026-01-05T08:00Z")
+    worker.update_status(CMLWorkerStatus.STOPPED)
     worker.request_action("start", "alice", "tok-1")
     worker.mark_starting("alice")
     worker.complete_action("tok-1", "accepted")
