@@ -12,8 +12,10 @@ import os
 import re
 import stat
 import tomllib
+from datetime import date, time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -182,6 +184,88 @@ class IdleConfig(_Section):
     snooze_minutes: int = Field(default=60, ge=0)
 
 
+#: Day names of a schedule window, Monday first (Monday is 0, as ``date.weekday``).
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_days(spec: object) -> tuple[int, ...]:
+    """``"mon-fri"``, ``["mon", "wed"]``, ``"fri-mon"`` -> weekday numbers (0 = Monday), sorted;
+    ``ValueError`` worded to follow "must" for anything else."""
+    items = [spec] if isinstance(spec, str) else spec
+    if not isinstance(items, list | tuple) or not items:
+        raise ValueError('be day names like ["mon", "wed"] or a range like "mon-fri"')
+    days: set[int] = set()
+    for item in items:
+        first, dash, last = str(item).strip().lower().partition("-")
+        if first not in DAY_NAMES or (dash and last not in DAY_NAMES):
+            raise ValueError(
+                f'be day names ({", ".join(DAY_NAMES)}) or a range like "mon-fri"'
+            )
+        start = DAY_NAMES.index(first)
+        span = (DAY_NAMES.index(last) - start) % 7 if dash else 0
+        days.update((start + step) % 7 for step in range(span + 1))
+    return tuple(sorted(days))
+
+
+class ScheduleWindowConfig(_Section):
+    """One weekly window: opens on ``days`` at ``start``; ``end`` at or before ``start`` closes
+    the next day (a window across midnight)."""
+
+    days: tuple[int, ...]
+    start: time
+    end: time
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _day_names(cls, value: object) -> tuple[int, ...]:
+        return parse_days(value)
+
+
+class ScheduleConfig(_Section):
+    """``[schedules.NAME]``: weekly windows in an IANA time zone (``cmltui.domain.schedule``)."""
+
+    zone: str
+    windows: list[ScheduleWindowConfig] = []
+    #: Local dates on which no window opens (holidays, exceptions).
+    skip_dates: list[date] = []
+    #: Minutes before an opening its stopped workers are started; unset: learned per worker.
+    lead_minutes: float | None = Field(default=None, ge=0, le=24 * 60)
+    #: Stop at the close even while a lab is started.
+    force: bool = False
+    #: The idle threshold of its workers; unset: [idle] threshold_minutes.
+    idle_minutes: int | None = Field(default=None, ge=1)
+
+    @field_validator("zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                'be an IANA time zone name known to this system, like "Europe/Paris" or '
+                '"America/New_York"'
+            ) from None
+        return value
+
+    @property
+    def tzinfo(self) -> ZoneInfo:
+        return ZoneInfo(self.zone)
+
+
+class SchedulesConfig(_Section):
+    """``[schedules]``: lead-time default, and one ``[schedules.NAME]`` table per schedule."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    #: Every key of the table but the settings below is a schedule's name.
+    __pydantic_extra__: dict[str, ScheduleConfig] = Field(init=False)
+    #: Lead time of a worker whose boot-to-ready time is not known yet.
+    default_lead_minutes: float = Field(default=15.0, ge=0, le=24 * 60)
+
+    @property
+    def named(self) -> dict[str, ScheduleConfig]:
+        return dict(self.model_extra or {})
+
+
 class CostConfig(_Section):
     #: USD per hour by instance type (on-demand; edit for your region and pricing).
     hourly_usd: dict[str, float] = {
@@ -256,6 +340,7 @@ class Config(_Section):
     cml: CmlConfig = CmlConfig()
     refresh: RefreshConfig = RefreshConfig()
     idle: IdleConfig = IdleConfig()
+    schedules: SchedulesConfig = SchedulesConfig()
     cost: CostConfig = CostConfig()
     log: LogConfig = LogConfig()
     ui: UiConfig = UiConfig()
@@ -348,6 +433,11 @@ _EXPECTED_BY_ERROR_TYPE: dict[str, str] = {
     "dict_type": 'a table, like { key = "value" }',
     "model_type": "a table (a [section] of keys)",
     "model_attributes_type": "a table (a [section] of keys)",
+    "time_parsing": 'a time like "08:30"',
+    "time_type": 'a time like "08:30"',
+    "date_parsing": 'a date like "2026-12-25"',
+    "date_from_datetime_parsing": 'a date like "2026-12-25"',
+    "date_type": 'a date like "2026-12-25"',
 }
 #: Bounds, by pydantic error type: (words, context key).
 _BOUND_BY_ERROR_TYPE: dict[str, tuple[str, str]] = {
