@@ -140,6 +140,24 @@ class CMLWorkerIdlePolicyUpdatedDomainEvent(DomainEvent):
     updated_by: str | None = None
 
 
+class CMLWorkerPolicyChangedDomainEvent(DomainEvent):
+    """cmltui addition: the operator set the worker's own policy; each field is the value now in
+    force for the worker (None: cleared, the schedule's or the global one applies)."""
+
+    EVENT_TYPE: ClassVar[str] = "cmltui.worker.policy-changed.v1"
+
+    #: Idle minutes before auto-stop, overriding its schedule's and the global threshold.
+    idle_minutes: int | None = Field(default=None, ge=1)
+    #: The schedule it follows, overriding its ``cmltui:schedule`` tag.
+    schedule: str | None = None
+    #: A one-off maintenance window: no automatic stop from ``maintenance_from`` until
+    #: ``maintenance_until``.
+    maintenance_from: datetime | None = None
+    maintenance_until: datetime | None = None
+    updated_at: datetime
+    updated_by: str | None = None
+
+
 class CMLWorkerAutoStoppedDomainEvent(DomainEvent):
     """cmltui addition: a policy stopped the worker; the reason says why."""
 
@@ -235,6 +253,7 @@ EVENT_CLASSES: dict[str, type[DomainEvent]] = {
         CMLWorkerIdlePolicyUpdatedDomainEvent,
         CMLWorkerAutoStoppedDomainEvent,
         CMLWorkerAutoStartedDomainEvent,
+        CMLWorkerPolicyChangedDomainEvent,
         CMLWorkerActionRequestedDomainEvent,
         CMLWorkerActionCompletedDomainEvent,
         CMLWorkerLabActionDomainEvent,

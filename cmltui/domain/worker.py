@@ -30,6 +30,7 @@ from cmltui.domain.events import (
     DomainEvent,
 )
 from cmltui.domain.worker_intents import WorkerIntents
+from cmltui.domain.worker_policy import WorkerPolicy
 from cmltui.domain.worker_queries import connect_refusal
 from cmltui.domain.worker_state import CMLWorkerState, PendingAction
 
@@ -65,11 +66,12 @@ def _check_percent(label: str, value: float | None) -> None:
         raise InvalidTelemetryError(f"{label} {value!r} is outside 0-100")
 
 
-class CMLWorker(WorkerIntents):
+class CMLWorker(WorkerIntents, WorkerPolicy):
     """A CML worker: an EC2 instance running Cisco Modeling Labs.
 
     Its intents (actions recorded before their calls) and lab audit records are in
-    ``WorkerIntents``."""
+    ``WorkerIntents``; its own policy (idle threshold, schedule, maintenance) in
+    ``WorkerPolicy``."""
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ from cmltui.domain.events import (
     CMLWorkerInstanceAssignedDomainEvent,
     CMLWorkerLabActionDomainEvent,
     CMLWorkerLicenseUpdatedDomainEvent,
+    CMLWorkerPolicyChangedDomainEvent,
     CMLWorkerStatusUpdatedDomainEvent,
     CMLWorkerTelemetryUpdatedDomainEvent,
     CMLWorkerTerminatedDomainEvent,
@@ -99,6 +100,12 @@ class CMLWorkerState(BaseModel):
     auto_stop_opt_out: bool = False
     last_auto_stop_at: datetime | None = None
     last_auto_stop_reason: str | None = None
+    #: The worker's own policy (``CMLWorkerPolicyChangedDomainEvent``); None: not set, its
+    #: schedule's or the global setting applies (``cmltui.domain.policy``).
+    policy_idle_minutes: int | None = None
+    policy_schedule: str | None = None
+    policy_maintenance_from: datetime | None = None
+    policy_maintenance_until: datetime | None = None
     #: The last automatic start (a schedule's): when, why, and the window opening it was for.
     last_auto_start_at: datetime | None = None
     last_auto_start_reason: str | None = None
@@ -202,6 +209,12 @@ class CMLWorkerState(BaseModel):
         self, e: CMLWorkerIdlePolicyUpdatedDomainEvent
     ) -> None:
         self.auto_stop_opt_out = e.auto_stop_opt_out
+
+    def _on_CMLWorkerPolicyChangedDomainEvent(self, e: CMLWorkerPolicyChangedDomainEvent) -> None:
+        self.policy_idle_minutes = e.idle_minutes
+        self.policy_schedule = e.schedule
+        self.policy_maintenance_from = e.maintenance_from
+        self.policy_maintenance_until = e.maintenance_until
 
     def _on_CMLWorkerAutoStoppedDomainEvent(self, e: CMLWorkerAutoStoppedDomainEvent) -> None:
         self.last_auto_stop_at = e.stopped_at

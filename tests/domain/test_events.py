@@ -16,6 +16,7 @@ from cmltui.domain.events import (
     to_cloudevent,
 )
 from cmltui.domain.worker import CMLWorker
+from cmltui.domain.worker_policy import PolicyChange
 
 
 def _busy_life(clock) -> CMLWorker:
@@ -43,6 +44,7 @@ def _busy_life(clock) -> CMLWorker:
     worker.update_endpoint("https://cml.example.net", "54.123.45.68")
     worker.set_auto_stop_opt_out(True, updated_by="ops")
     worker.set_auto_stop_opt_out(False, updated_by="ops")
+    worker.set_policy(PolicyChange(idle_minutes=90, schedule="emea"), updated_by="ops")
     clock.advance(minutes=30)
     worker.record_auto_stop("idle 70 min", 70.04)
     worker.update_status(CMLWorkerStatus.STOPPED)
