@@ -51,6 +51,24 @@ _EXTRA_LABS: tuple[tuple[str, str, int, str], ...] = (
 )
 #: Start, stop and wipe complete this long after CML says yes, as on a real controller.
 _DEMO_LAB_TRANSITION_SECONDS = 2.0
+#: A worker created in the dashboard (``n``) gets its controller on the first request for its
+#: instance; CML on it says "not ready" this long, as a booting controller does, then is up.
+DEMO_NEW_WORKER_BOOT_SECONDS = 8.0
+
+
+def _new_worker_controller(fake_cml: Any, key: str, boot_seconds: float) -> Any:
+    """The controller of an instance created after the demo started (an EC2 instance id, the
+    demo AMI's CML): fresh, in evaluation mode, no labs, ready after ``boot_seconds``."""
+    if not key.startswith("i-"):
+        return None
+    worker = fake_cml.add_worker(
+        key, labs=0, running_labs=0, licensed=False, evaluation=True, ready=False, evolve=False
+    )
+    _add_demo_labs(worker, "new", -1)
+    boot = threading.Timer(boot_seconds, setattr, (worker, "ready", True))
+    boot.daemon = True
+    boot.start()
+    return worker
 
 
 def _add_demo_labs(fake: Any, kind: str, index: int) -> None:
@@ -141,6 +159,7 @@ class DemoFleet:
         folder: str | os.PathLike[str] | None = None,
         refresh_seconds: dict[str, float] | None = None,
         put_cloudwatch_metrics: bool = True,
+        new_worker_boot_seconds: float = DEMO_NEW_WORKER_BOOT_SECONDS,
     ) -> None:
         if workers < 0:
             raise ValueError("workers must be >= 0")
@@ -156,6 +175,7 @@ class DemoFleet:
             "cml_license_seconds": 30.0,
         }
         self.put_cloudwatch_metrics = put_cloudwatch_metrics
+        self.new_worker_boot_seconds = new_worker_boot_seconds
         self.moto: Any = None
         self.cml: Any = None
         self.info: DemoInfo | None = None
@@ -190,6 +210,8 @@ class DemoFleet:
         document = self._config_document(Path(ca_file), password_file)
         write_toml(config_path, document)
         endpoints = _run_in_fresh_loop(self._populate(config_path))
+        cml, boot_seconds = self.cml, self.new_worker_boot_seconds
+        cml.serve_new_workers(lambda key: _new_worker_controller(cml, key, boot_seconds))
         self.info = DemoInfo(
             config_path=str(config_path),
             aws_endpoint_url=self.moto.url,

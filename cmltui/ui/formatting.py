@@ -110,6 +110,15 @@ def service_text(status: CMLServiceStatus) -> Text:
     return Text(f"{symbol} {status.value}", style=style, no_wrap=True)
 
 
+#: A running worker's CML before its first answer (since cmltui started, or since the worker
+#: did): not known yet, so neither "unavailable" nor the state stored from an earlier run.
+PENDING_SERVICE = "pending"
+
+
+def pending_service_text() -> Text:
+    return Text(f"◌ {PENDING_SERVICE}", style="cyan", no_wrap=True)
+
+
 def license_text(status: LicenseStatus) -> Text:
     return Text(status.value, style=_LICENSE_LOOK.get(status, ""), no_wrap=True)
 

@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         match = _WORKER_PATH.match(split.path)
-        worker = self.server.fake.worker_or_none(match.group(1)) if match else None
+        worker = self.server.fake.worker_for_request(match.group(1)) if match else None
         if match is None or worker is None:
             self._send_reply(Reply(404, {"code": 404, "description": "No such worker or path"}))
             return
@@ -252,6 +253,9 @@ class FakeCmlServer:
         self._secret = secrets.token_bytes(32)
         self._workers: dict[str, FakeCmlWorker] = {}
         self._workers_lock = threading.Lock()
+        #: Called for a key that has no controller yet (see ``serve_new_workers``).
+        self._new_worker_factory: Callable[[str], FakeCmlWorker | None] | None = None
+        self._new_worker_lock = threading.Lock()
         self._in_flight = 0
         self._max_in_flight = 0
         self._httpd: _TlsThreadingServer | None = None
@@ -406,6 +410,22 @@ class FakeCmlServer:
     def worker_or_none(self, key: str) -> FakeCmlWorker | None:
         with self._workers_lock:
             return self._workers.get(key)
+
+    def serve_new_workers(self, factory: Callable[[str], FakeCmlWorker | None] | None) -> None:
+        """A request for a key with no controller asks ``factory(key)`` for one (it calls
+        ``add_worker``, or returns None: 404 as before). The demo uses it so that a worker
+        created in the dashboard gets a controller as a new EC2 instance gets its CML."""
+        self._new_worker_factory = factory
+
+    def worker_for_request(self, key: str) -> FakeCmlWorker | None:
+        """The key's controller; a new one from the factory when there is none yet."""
+        found = self.worker_or_none(key)
+        factory = self._new_worker_factory
+        if found is not None or factory is None:
+            return found
+        with self._new_worker_lock:
+            # Two first requests at once must not create two controllers.
+            return self.worker_or_none(key) or factory(key)
 
     def worker_keys(self) -> list[str]:
         with self._workers_lock:

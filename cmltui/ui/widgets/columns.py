@@ -7,13 +7,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
 from cmltui.services.snapshot import WorkerSnapshot
 from cmltui.ui.formatting import (
+    PENDING_SERVICE,
     duration,
     license_text,
+    pending_service_text,
     percent_text,
     plain,
     service_text,
@@ -70,8 +73,8 @@ class Column:
     justify: str = "left"
 
 
-#: The name column is as wide as the longest name, within these bounds (longer names end in
-#: "…"; the detail pane has them whole), and takes spare width up to the maximum.
+#: The name column gets the width the other columns leave, within these bounds (longer names
+#: end in "…"; the detail pane has them whole): a long name never pushes a column out.
 NAME_MIN_WIDTH = 8
 NAME_MAX_WIDTH = 30
 
@@ -87,26 +90,68 @@ def shown_service(snapshot: WorkerSnapshot) -> CMLServiceStatus:
     return CMLServiceStatus.UNAVAILABLE
 
 
-def row_warning(snapshot: WorkerSnapshot) -> str:
-    """What marks the row before the name: ``⚠ detached``, ``⚠`` for problems, or nothing."""
+def service_cell(snapshot: WorkerSnapshot) -> Text:
+    """The CML column and the detail's "CML service": ``◌ pending`` until CML first answers
+    for a running worker, then the service as ``shown_service`` has it."""
+    if snapshot.service_pending:
+        return pending_service_text()
+    return service_text(shown_service(snapshot))
+
+
+def _service_sort_key(snapshot: WorkerSnapshot) -> str:
+    return PENDING_SERVICE if snapshot.service_pending else shown_service(snapshot).value
+
+
+def row_warning(snapshot: WorkerSnapshot, width: int | None = None) -> str:
+    """What marks the row before the name: ``⚠ detached``, ``⚠`` for problems, or nothing.
+    In a name column of ``width`` cells too narrow for ``⚠ detached`` and a few characters of
+    the name, a detached row is marked ``⚠`` too (the detail pane's title says which)."""
     if snapshot.detached:
-        return "⚠ detached "
+        if width is None or width >= len("⚠ detached ") + NAME_MIN_WIDTH:
+            return "⚠ detached "
+        return "⚠ "
     if snapshot.problems:
         return "⚠ "
     return ""
 
 
-def name_width_needed(snapshot: WorkerSnapshot) -> int:
-    """Characters the name cell needs: its warning and its name as shown (escapes and all)."""
-    return len(row_warning(snapshot)) + len(shown(snapshot.name, missing=""))
+def _cells_prefix_length(text: str, cells: int) -> int:
+    """How many characters from the start of ``text`` fit in ``cells`` cells."""
+    used = 0
+    for index, character in enumerate(text):
+        used += cell_len(character)
+        if used > cells:
+            return index
+    return len(text)
 
 
-def _name_cell(snapshot: WorkerSnapshot) -> Text:
-    # The warning comes first: a long name is cut at its end, never the warning.
-    warning = row_warning(snapshot)
+def middle_cut(text: Text, width: int) -> Text:
+    """``text`` in ``width`` cells: whole when it fits, else its start, "…" and its end (the
+    end the longer part: names sharing a prefix differ at their end, ``lab-…0042``). Wide
+    characters count two cells."""
+    if text.cell_len <= width:
+        return text
+    if width <= 1:
+        return Text("…"[:width])
+    room = width - 1
+    head_cells = room // 2
+    head = _cells_prefix_length(text.plain, head_cells)
+    tail = _cells_prefix_length(text.plain[::-1], room - cell_len(text.plain[:head]))
+    return Text.assemble(text[:head], "…", text[len(text.plain) - tail :])
+
+
+def name_cell(snapshot: WorkerSnapshot, width: int | None = None) -> Text:
+    """The name cell for a column ``width`` cells wide (None: as wide as it takes). A name
+    too long for it keeps its start and end around a "…" (see ``middle_cut``); the detail
+    pane has it whole."""
+    # The warning comes first and whole: only the name is cut.
+    warning = row_warning(snapshot, width)
+    name = plain(snapshot.name)
+    if width is not None:
+        name = middle_cut(name, width - cell_len(warning))
     if not warning:
-        return plain(snapshot.name)
-    return Text.assemble(Text(warning, style="bold red"), plain(snapshot.name))
+        return name
+    return Text.assemble(Text(warning, style="bold red"), name)
 
 
 def _live(snapshot: WorkerSnapshot, value: Any) -> Any:
@@ -134,15 +179,31 @@ def _idle_cell(snapshot: WorkerSnapshot) -> Text:
     return _right(marker + duration(snapshot.idle_minutes * 60), style)
 
 
+#: Room for ``2.10.1+b12``: CML reports ``2.8.1+build.6``, shown ``2.8.1+b6`` (see
+#: ``short_version``); the detail pane shows it whole. Six more cells for the whole text would
+#: cost the name column most of its width at 120 columns.
+VERSION_WIDTH = 10
+_BUILD_SUFFIX = re.compile(r"\+build\.?(?=\w)")
+
+
+def short_version(version: str, width: int = VERSION_WIDTH) -> str:
+    """The version as it fits in ``width``, its build kept: ``2.8.1+build.6`` -> ``2.8.1+b6``
+    (only when the whole text does not fit)."""
+    if len(version) <= width:
+        return version
+    return _BUILD_SUFFIX.sub("+b", version, count=1)
+
+
 def _version_cell(snapshot: WorkerSnapshot) -> Text:
-    if snapshot.cml_version and not snapshot.cml_version_supported:
-        return plain(snapshot.cml_version, "red")
-    return plain(snapshot.cml_version, "" if snapshot.cml_version else "dim")
+    version = short_version(snapshot.cml_version) if snapshot.cml_version else None
+    if version and not snapshot.cml_version_supported:
+        return plain(version, "red")
+    return plain(version, "" if version else "dim")
 
 
 COLUMNS: tuple[Column, ...] = (
     # The name's width is worked out from the names (see fit_columns).
-    Column("name", "Name", NAME_MIN_WIDTH, 0, _name_cell, lambda s: natural_key(s.name)),
+    Column("name", "Name", NAME_MIN_WIDTH, 0, name_cell, lambda s: natural_key(s.name)),
     Column("region", "Region", 10, 3, lambda s: plain(s.region), lambda s: s.region),
     Column(
         "state",
@@ -157,10 +218,12 @@ COLUMNS: tuple[Column, ...] = (
         "CML",
         13,
         1,
-        lambda s: service_text(shown_service(s)),
-        lambda s: shown_service(s).value,
+        service_cell,
+        _service_sort_key,
     ),
-    Column("version", "Version", 7, 4, _version_cell, lambda s: natural_key(s.cml_version)),
+    Column(
+        "version", "Version", VERSION_WIDTH, 4, _version_cell, lambda s: natural_key(s.cml_version)
+    ),
     Column(
         "licence",
         "Licence",
@@ -223,22 +286,23 @@ COLUMNS_BY_KEY: dict[str, Column] = {column.key: column for column in COLUMNS}
 MARK_WIDTH = 2
 
 
-def fit_columns(available_width: int, *, longest_name: int = 0) -> tuple[list[Column], int]:
+def fit_columns(available_width: int) -> tuple[list[Column], int]:
     """The columns that fit, in display order, and the content width the name column gets.
 
-    The name column needs the longest name (``longest_name`` characters, bounded). Then the
-    most important columns (lowest priority number) are placed first; a column that does not
-    fit is dropped, and a less important but narrower one may still fit after it.
+    The column priority decides what is shown, never a name: the name column counts at its
+    minimum width while the most important columns (lowest priority number) are placed (a
+    column that does not fit is dropped, and a less important but narrower one may still fit
+    after it); then the name takes the width left, up to NAME_MAX_WIDTH. A longer name ends
+    in "…" (the detail pane has it whole).
     """
-    name_need = min(NAME_MAX_WIDTH, max(NAME_MIN_WIDTH, longest_name))
     remaining = available_width - MARK_WIDTH
     chosen: set[str] = set()
     for column in sorted(COLUMNS, key=lambda c: c.priority):
-        needed = (name_need if column.key == "name" else column.width) + GUTTER
+        needed = column.width + GUTTER
         if needed <= remaining or column.priority == 0:
             chosen.add(column.key)
             remaining -= needed
-    name_width = name_need + max(0, min(remaining, NAME_MAX_WIDTH - name_need))
+    name_width = NAME_MIN_WIDTH + max(0, min(remaining, NAME_MAX_WIDTH - NAME_MIN_WIDTH))
     return [column for column in COLUMNS if column.key in chosen], name_width
 
 

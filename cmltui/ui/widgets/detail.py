@@ -28,11 +28,10 @@ from cmltui.ui.formatting import (
     percent_text,
     plain,
     seconds_between,
-    service_text,
     status_text,
     timestamp,
 )
-from cmltui.ui.widgets.columns import shown_service
+from cmltui.ui.widgets.columns import service_cell
 
 #: "licence token", "terminated by": the longest labels, plus one space.
 LABEL_WIDTH = 14
@@ -140,8 +139,9 @@ def _idle_duration(snapshot: WorkerSnapshot) -> str:
     return duration(None if snapshot.idle_minutes is None else snapshot.idle_minutes * 60)
 
 
-def identity_lines(snapshot: WorkerSnapshot) -> Lines:
-    """First column: identity & infrastructure, state, networking."""
+def identity_lines(snapshot: WorkerSnapshot, width: int | None = None) -> Lines:
+    """First column: identity & infrastructure, state, networking. ``width``: the column's
+    width in cells (None: not known yet)."""
     networking = [
         _field("public IP", snapshot.public_ip),
         _field("private IP", snapshot.private_ip),
@@ -153,7 +153,7 @@ def identity_lines(snapshot: WorkerSnapshot) -> Lines:
             "Identity & infrastructure",
             [
                 _field("id", snapshot.id),
-                _field("name", snapshot.name),
+                *long_field_rows("name", plain(snapshot.name), width, whole=True),
                 _field("region", snapshot.region),
                 _field("instance id", snapshot.aws_instance_id),
                 _field("instance type", snapshot.instance_type),
@@ -165,7 +165,7 @@ def identity_lines(snapshot: WorkerSnapshot) -> Lines:
             "State",
             [
                 _field("EC2", status_text(snapshot.status)),
-                _field("CML service", service_text(shown_service(snapshot))),
+                _field("CML service", service_cell(snapshot)),
                 _field("uptime", duration(snapshot.uptime_seconds)),
             ],
         ),
@@ -222,22 +222,35 @@ def telemetry_rows(
     return rows
 
 
+def long_field_rows(label: str, value: Text, width: int | None, *, whole: bool) -> Lines:
+    """A value beside its label when it fits in ``width`` cells, else on a line of its own
+    below the label: a name or a URL is never broken after its first characters. On its own
+    line a longer value folds onto more lines (``whole``: a name is read whole there) or ends
+    in "…" (the endpoint: ``c`` copies it whole)."""
+    if width is None or LABEL_WIDTH + value.cell_len <= width:
+        return [_field(label, value)]
+    value.no_wrap = not whole
+    value.overflow = "fold" if whole else "ellipsis"
+    return [_field(label, Text()), value]
+
+
 def service_lines(
-    snapshot: WorkerSnapshot, spark_width: int = DEFAULT_SPARK_WIDTH, now: datetime | None = None
+    snapshot: WorkerSnapshot,
+    spark_width: int = DEFAULT_SPARK_WIDTH,
+    now: datetime | None = None,
+    *,
+    width: int | None = None,
 ) -> Lines:
-    """Second column: CML, telemetry (each figure with its history), idle policy, cost."""
+    """Second column: CML, telemetry (each figure with its history), idle policy, cost.
+    ``width``: the column's width in cells (None: not known yet)."""
     version = plain(snapshot.cml_version)
     if snapshot.cml_version and not snapshot.cml_version_supported:
         version.append(" (unsupported)", style="red")
-    # The endpoint is worth reading whole: it folds onto the next line instead of an ellipsis.
-    endpoint = _field("endpoint", plain(snapshot.https_endpoint))
-    endpoint.no_wrap = False
-    endpoint.overflow = "fold"
     cml_rows = [
         _field("version", version),
         _field("licence", license_text(snapshot.license_status)),
         _field("licence token", snapshot.license_token_masked),
-        endpoint,
+        *long_field_rows("endpoint", plain(snapshot.https_endpoint), width, whole=False),
     ]
     if snapshot.tls_insecure:
         cml_rows.append(_field("TLS", Text("not verified", style="bold red")))
@@ -370,7 +383,7 @@ class DetailPane(VerticalScroll):
         snapshot = self._last[0]
         if snapshot is not None and not snapshot.telemetry_live:
             self._now = now
-            self._put("service", service_lines(snapshot, self._spark_width(), now))
+            self._put("service", self._service_lines(snapshot))
 
     def set_columns(self, in_columns: bool) -> None:
         """Three scrolling columns side by side, or one column that the pane scrolls."""
@@ -403,12 +416,22 @@ class DetailPane(VerticalScroll):
         static = self.query_one(f"#detail-{block}", Static)
         static.update(Group(*lines) if lines else "")
 
+    def _block_width(self, block: str) -> int | None:
+        """A block's width in cells, less one: the column's scrollbar may appear after it was
+        measured (None before the first layout)."""
+        width = self.query_one(f"#detail-{block}", Static).content_size.width
+        return width - 1 if width > 0 else None
+
     def _spark_width(self) -> int:
-        width = self.query_one("#detail-service", Static).content_size.width
-        if width <= 0:
+        width = self._block_width("service")
+        if width is None:
             return DEFAULT_SPARK_WIDTH
-        # Less one: the column's scrollbar may appear after this width was measured.
-        return max(4, width - LABEL_WIDTH - _VALUE_WIDTH - 1)
+        return max(4, width - LABEL_WIDTH - _VALUE_WIDTH)
+
+    def _service_lines(self, snapshot: WorkerSnapshot) -> Lines:
+        return service_lines(
+            snapshot, self._spark_width(), self._now, width=self._block_width("service")
+        )
 
     def show(
         self,
@@ -443,8 +466,8 @@ class DetailPane(VerticalScroll):
             count = len(snapshot.problems)
             title.append(f" ⚠ {count} problem{'s' if count > 1 else ''}", style="bold red")
         self.border_title = title
-        self._put("identity", identity_lines(snapshot))
-        self._put("service", service_lines(snapshot, self._spark_width(), self._now))
+        self._put("identity", identity_lines(snapshot, self._block_width("identity")))
+        self._put("service", self._service_lines(snapshot))
         error = error_lines(snapshot)
         self._put("error", error)
         self.query_one("#detail-error").display = bool(error)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from rich.text import Text
@@ -21,7 +22,7 @@ from cmltui.ui.widgets.columns import (
     Column,
     filter_fields,
     fit_columns,
-    name_width_needed,
+    name_cell,
     natural_key,
 )
 
@@ -57,11 +58,14 @@ class WorkerTable(DataTable):
         self._filter: re.Pattern[str] | None = None
         self._columns: list[Column] = []
         self._name_width = COLUMNS_BY_KEY["name"].width
-        #: The longest name the column was last sized for, and the width it was sized in.
-        self._name_need = 0
-        self._outer_width: int | None = None
         #: The cells last written per row, so an update touches changed cells only.
         self._rendered: dict[str, dict[str, Text]] = {}
+        #: The operator put the cursor on a worker (a key, a click, ``select_worker``): from then
+        #: on it stays on that worker as rows come and sort. Before that it stays on the first
+        #: row: at start-up workers arrive in any order, and the first to arrive is no choice.
+        self._cursor_chosen = False
+        #: True while the table moves the cursor itself (a re-anchor, a clear, a removal).
+        self._moving_cursor = False
 
     # -- public state -------------------------------------------------------------------------
 
@@ -111,31 +115,16 @@ class WorkerTable(DataTable):
         flush = event.size.width < FLUSH_BELOW_WIDTH
         self.set_class(flush, "-flush")
         # The event gives the outer size: the border is not ours to fill.
-        self._outer_width = event.size.width
         self._fit_to(event.size.width - (0 if flush else _SIDE_BORDERS))
         # Shorter now (the detail pane grew): keep the selected worker in sight.
         self.call_after_refresh(self._keep_cursor_in_view)
 
-    def _longest_name(self) -> int:
-        return max((name_width_needed(s) for s in self.snapshots.values()), default=0)
-
-    def _refit_for_names(self) -> None:
-        """A longer (or the longest) name came or went: the name column is sized to the names."""
-        longest = self._longest_name()
-        if longest != self._name_need and self._outer_width is not None:
-            self._name_need = longest
-            flush = self.has_class("-flush")
-            self._fit_to(self._outer_width - (0 if flush else _SIDE_BORDERS))
-
     def _keep_cursor_in_view(self) -> None:
         if self.row_count:
-            self.move_cursor(row=self.cursor_row, animate=False)
+            self._move_cursor_to(self.cursor_row)
 
     def _fit_to(self, width: int) -> None:
-        self._name_need = self._longest_name()
-        columns, name_width = fit_columns(
-            max(0, width - _SCROLLBAR_ALLOWANCE), longest_name=self._name_need
-        )
+        columns, name_width = fit_columns(max(0, width - _SCROLLBAR_ALLOWANCE))
         if [c.key for c in columns] == self.column_keys and name_width == self._name_width:
             return
         self._columns = columns
@@ -146,8 +135,9 @@ class WorkerTable(DataTable):
 
     def _rebuild(self) -> None:
         """Re-create columns and rows (only when the column set or the filter changes)."""
-        anchor = self.selected_id
-        self.clear(columns=True)
+        anchor = self._anchor()
+        with self._table_moves_cursor():
+            self.clear(columns=True)
         self._rendered.clear()
         self.add_column(" ", width=MARK_WIDTH, key=MARK_COLUMN)
         for column in self._columns:
@@ -166,7 +156,7 @@ class WorkerTable(DataTable):
 
     def apply(self, change_set: ChangeSet, *, full: bool = False) -> None:
         """Apply a change set: touch only the rows and cells that changed, keep the cursor."""
-        anchor = self.selected_id
+        anchor = self._anchor()
         removed = set(change_set.removed_ids)
         if full or change_set.is_full:
             removed |= set(self.snapshots) - {snapshot.id for snapshot in change_set.changed}
@@ -196,7 +186,6 @@ class WorkerTable(DataTable):
         if needs_sort:
             self._sort()
         self._reanchor(anchor)
-        self._refit_for_names()
 
     def _cells(self, snapshot: WorkerSnapshot) -> dict[str, Text]:
         marked = snapshot.id in self.marked
@@ -206,7 +195,10 @@ class WorkerTable(DataTable):
             )
         }
         for column in self._columns:
-            cell = column.render(snapshot)
+            if column.key == "name":
+                cell = name_cell(snapshot, self._name_width)
+            else:
+                cell = column.render(snapshot)
             # Never into the gutter: a long region or name ends in "…", one space before the next.
             cell.truncate(self._content_width(column), overflow="ellipsis")
             cells[column.key] = cell
@@ -224,7 +216,8 @@ class WorkerTable(DataTable):
         if self._rendered.pop(worker_id, None) is None:
             return
         try:
-            self.remove_row(worker_id)
+            with self._table_moves_cursor():
+                self.remove_row(worker_id)
         except RowDoesNotExist:
             pass
 
@@ -262,7 +255,7 @@ class WorkerTable(DataTable):
             self.sort(MARK_COLUMN, key=self._row_sort_key, reverse=self.sort_reverse)
 
     def set_sort(self, column_key: str, reverse: bool) -> None:
-        anchor = self.selected_id
+        anchor = self._anchor()
         self.sort_column = column_key
         self.sort_reverse = reverse
         self._sort()
@@ -277,18 +270,46 @@ class WorkerTable(DataTable):
 
     # -- cursor -------------------------------------------------------------------------------
 
+    @contextmanager
+    def _table_moves_cursor(self) -> Iterator[None]:
+        """Cursor moves made inside are the table's own, not the operator's choice."""
+        moving, self._moving_cursor = self._moving_cursor, True
+        try:
+            yield
+        finally:
+            self._moving_cursor = moving
+
+    def _move_cursor_to(self, row: int) -> None:
+        with self._table_moves_cursor():
+            self.move_cursor(row=row, animate=False)
+
+    def watch_cursor_coordinate(
+        self, old_coordinate: Coordinate, new_coordinate: Coordinate
+    ) -> None:
+        super().watch_cursor_coordinate(old_coordinate, new_coordinate)
+        if not self._moving_cursor and old_coordinate.row != new_coordinate.row:
+            self._cursor_chosen = True
+
+    def _anchor(self) -> str | None:
+        """The worker the cursor must stay on through a change; None: stay on the first row."""
+        return self.selected_id if self._cursor_chosen else None
+
     def _reanchor(self, worker_id: str | None) -> None:
-        """Put the cursor back on the same worker (DataTable keeps the index, not the row)."""
+        """Put the cursor back on the same worker (DataTable keeps the index, not the row);
+        without a chosen worker, on the first row."""
         if worker_id is None or worker_id not in self._rendered:
+            if not self._cursor_chosen and self.row_count and self.cursor_row != 0:
+                self._move_cursor_to(0)
             return
         try:
             index = self.get_row_index(worker_id)
         except RowDoesNotExist:
             return
         if index != self.cursor_row:
-            self.move_cursor(row=index, animate=False)
+            self._move_cursor_to(index)
 
     def select_worker(self, worker_id: str) -> None:
+        self._cursor_chosen = True
         self._reanchor(worker_id)
 
     # -- filter and marks ---------------------------------------------------------------------
@@ -307,7 +328,7 @@ class WorkerTable(DataTable):
 
     def _refill(self) -> None:
         """Add and remove rows to match the filter (kept rows are untouched)."""
-        anchor = self.selected_id
+        anchor = self._anchor()
         added = False
         for snapshot in self.snapshots.values():
             visible = self._matches(snapshot)
