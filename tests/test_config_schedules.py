@@ -75,7 +75,7 @@ def test_no_schedules_by_default():
         ),
         (
             'zone = "UTC"\nwindows = [{ days = "mon", start = "8h", end = "09:00" }]',
-            'schedules.x.windows[0].start must be a time like "08:30" (got \'8h\')',
+            "schedules.x.windows[0].start must be a time like \"08:30\" (got '8h')",
         ),
         (
             'zone = "UTC"\nwindows = [{ days = "mon", start = "08:00" }]',

@@ -11,6 +11,8 @@ from cmltui.domain.enums import CMLWorkerStatus
 
 #: The tag holding the cmltui worker id of a managed instance.
 WORKER_ID_TAG = "cmltui:worker-id"
+#: The tag naming the schedule a worker follows (a preference, not proof of anything).
+SCHEDULE_TAG = "cmltui:schedule"
 
 
 class CMLWorkerInstanceDto(BaseModel):
@@ -45,6 +47,11 @@ class CMLWorkerInstanceDto(BaseModel):
     def worker_id(self) -> str | None:
         """The cmltui worker id recorded in the managed tag, if any."""
         return self.tags.get(WORKER_ID_TAG)
+
+    @property
+    def schedule_tag(self) -> str | None:
+        """The schedule named by the ``cmltui:schedule`` tag (stripped), None when absent."""
+        return (self.tags.get(SCHEDULE_TAG) or "").strip() or None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ SEARCH_DAYS = 400
 # windows every day) merge into one; a week back is enough to name when such a run opened.
 _LOOKBACK_DAYS = 8
 
+
 @dataclass(frozen=True, slots=True)
 class WeeklyWindow:
     """One weekly opening: on each of ``days`` at ``start`` until ``end`` (local wall times)."""

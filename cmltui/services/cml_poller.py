@@ -240,6 +240,7 @@ class CmlPollerMixin(ControllerBase):
                 await self._cml_pool.forget(worker_id)
         await asyncio.gather(*(self._poll_worker_safely(w) for w in targets))
         await self._apply_idle_policy()
+        await self._apply_schedules()
         await self._commit()
         self._touch_time_derived()
         self._publish()

@@ -7,8 +7,9 @@ events fire exactly when something changed, and each cycle ends in one store wri
 Each job is a part in its own module, sharing the state declared in ``ControllerBase``:
 ``projection`` (snapshots, totals, change sets), ``persistence`` (the data file, other
 processes), ``ec2_refresh`` (+ the pure ``reconciler``), ``cloudwatch_refresh``, ``cml_poller``,
-``idle_runner``, and the operator actions (``lifecycle_actions``, ``licence_actions``,
-``adoption_actions``). This module keeps construction, the loops, refresh-now and queries.
+``idle_runner``, ``schedule_runner``, and the operator actions (``lifecycle_actions``,
+``licence_actions``, ``adoption_actions``). This module keeps construction, the loops,
+refresh-now and queries.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ from cmltui.services.ports import (
 )
 from cmltui.services.projection import ProjectionMixin
 from cmltui.services.reconciler import Ec2Reconciler
+from cmltui.services.schedule_runner import ScheduleRunnerMixin
+from cmltui.services.schedules import schedules_from_config
 from cmltui.services.snapshot import (
     RefreshSummary,
     SourceHealth,
@@ -69,6 +72,7 @@ class FleetController(
     CloudWatchRefreshMixin,
     CmlPollerMixin,
     IdleRunnerMixin,
+    ScheduleRunnerMixin,
     LifecycleActionsMixin,
     LicenceActionsMixin,
     AdoptionActionsMixin,
@@ -140,6 +144,7 @@ class FleetController(
             _HISTORY_WINDOW_SECONDS, config.refresh.cml_seconds
         )
         self.notices: list[str] = list(repository.notices)
+        self._schedules = schedules_from_config(config)
         self._labs: LabsService | None = None
 
     async def load(self) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from cmltui.config import Config
 from cmltui.domain.clock import Clock
+from cmltui.domain.schedule import Schedule
 from cmltui.domain.worker import CMLWorker, mask_secret
 from cmltui.services.history import TelemetryHistory
 from cmltui.services.labs import LabsService
@@ -113,6 +114,7 @@ class ControllerBase:
         _history_capacity: int
         _labs: LabsService | None
         _time_keys: dict[str, tuple[int | None, int | None, int]]
+        _schedules: dict[str, Schedule]
 
         # What one part calls on another, declared here so that each part is checked alone;
         # the part named in each comment implements it (mypy checks that it matches).
@@ -126,6 +128,12 @@ class ControllerBase:
         async def _forget(self, worker: CMLWorker) -> None: ...  # persistence
         def _client(self, worker: CMLWorker) -> CmlClient: ...  # cml_poller
         async def _apply_idle_policy(self) -> None: ...  # idle_runner
+        async def _holds_policy_lease(self) -> bool: ...  # idle_runner
+        async def _apply_schedules(self) -> None: ...  # schedule_runner
+        def _schedule_governs(self, worker: CMLWorker) -> bool: ...  # schedule_runner
+        def _schedule_problems_of(  # schedule_runner
+            self, worker: CMLWorker
+        ) -> tuple[str, ...]: ...
         def _resolve(  # lifecycle_actions
             self, worker_ids: Sequence[str]
         ) -> tuple[list[CMLWorker], list[str]]: ...

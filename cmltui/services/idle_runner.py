@@ -45,6 +45,8 @@ class IdleRunnerMixin(ControllerBase):
         now = self._clock()
         by_region: dict[str, list[tuple[CMLWorker, float, str]]] = {}
         for worker in self._workers.values():
+            if self._schedule_governs(worker):
+                continue  # its schedule's runner decides (it keeps it up inside a window)
             verdict = evaluate_idle(worker, self.config.idle, now)
             if verdict.should_stop_now and worker.state.aws_instance_id:
                 by_region.setdefault(worker.state.aws_region, []).append(

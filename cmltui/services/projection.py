@@ -100,7 +100,7 @@ class ProjectionMixin(ControllerBase):
             seen_memory_utilization=state.memory_utilization,
             seen_active_labs_count=state.active_labs_count,
             detached=worker.id in self._reconciler.detached_ids(),
-            problems=self._reconciler.problems_of(worker.id),
+            problems=self._reconciler.problems_of(worker.id) + self._schedule_problems_of(worker),
             ssh_login=self._ssh_login(worker),
         )
 

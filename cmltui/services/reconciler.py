@@ -94,6 +94,10 @@ class Ec2Reconciler:
         self._endpoint_for = endpoint_for
         self._on_not_running = on_not_running
         self.views: dict[str, RegionView] = {}
+        #: Worker id -> the schedule its instance's ``cmltui:schedule`` tag names (None: no
+        #: tag), as last described; a worker absent here has not been described yet.
+        self.schedule_tags: dict[str, str | None] = {}
+        self._retagged: set[str] = set()
 
     # ------------------------------------------------------------------ queries
     def detached_ids(self) -> set[str]:
@@ -173,7 +177,7 @@ class Ec2Reconciler:
     ) -> set[str]:
         """Apply one region's describe (and the by-id lookup of its missing instances).
 
-        Returns the ids of workers with new events.
+        Returns the ids of workers with new events or a changed schedule tag.
         """
         region = description.region
         previous = self.views.get(region, RegionView())
@@ -222,6 +226,8 @@ class Ec2Reconciler:
         elif looked_up is not None:
             changed |= self._apply_lookup(description, looked_up, by_instance, view, problem)
         self.views[region] = view
+        changed |= self._retagged
+        self._retagged.clear()
         return changed
 
     def _apply_described(
@@ -306,6 +312,9 @@ class Ec2Reconciler:
         )
         worker.assign_instance(dto.aws_instance_id, dto.public_ip, dto.private_ip)
         worker.update_endpoint(self._endpoint_for(dto), dto.public_ip)
+        if worker.id not in self.schedule_tags or self.schedule_tags[worker.id] != dto.schedule_tag:
+            self.schedule_tags[worker.id] = dto.schedule_tag
+            self._retagged.add(worker.id)
         if worker.state.status != CMLWorkerStatus.RUNNING:
             worker.update_service_status(CMLServiceStatus.UNAVAILABLE)
             self._on_not_running(worker)
