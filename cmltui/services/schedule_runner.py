@@ -2,8 +2,9 @@
 
 Only the process holding the policy lease acts, each start or stop recorded as an intent first
 (``_record_intents``), and each region's starts (and stops) go out in one AWS call. A worker
-governed by a schedule is left alone by the idle runner: this runner applies its idle rule
-outside the windows and keeps it up inside them. The rule itself is
+governed by a schedule (its own policy's, else its ``cmltui:schedule`` tag) is left alone by the
+idle runner: this runner applies its idle rule outside the windows (the threshold and the
+maintenance of ``domain.policy.effective_policy``) and keeps it up inside them. The rule itself is
 ``cmltui.services.schedules.schedule_decision``.
 
 A part of ``FleetController`` (see ``cmltui.services.controller``): it shares the controller's
@@ -19,6 +20,7 @@ from datetime import datetime
 from cmltui.aws.dto import SCHEDULE_TAG
 from cmltui.aws.errors import AwsError
 from cmltui.domain.names import visible
+from cmltui.domain.policy import EffectivePolicy, effective_policy
 from cmltui.domain.schedule import Schedule
 from cmltui.domain.worker import CMLWorker
 from cmltui.services.controller_base import ControllerBase, _without_region
@@ -36,9 +38,22 @@ class ScheduleRunnerMixin(ControllerBase):
         """The configured schedules by name (``schedules_from_config``, built once)."""
         return self._schedules
 
+    def _schedule_policy(self, worker: CMLWorker, now: datetime) -> EffectivePolicy:
+        """The worker's policy for its schedule's rule (``domain.policy``): the global
+        ``[idle] auto_stop`` switch does not hold a schedule's stops back."""
+        return effective_policy(
+            worker.state,
+            global_idle_minutes=self.config.idle.threshold_minutes,
+            global_auto_stop=True,
+            schedules=self._schedules,
+            schedule_tag=self._reconciler.schedule_tags.get(worker.id),
+            now=now,
+        )
+
     def _schedule_name_of(self, worker: CMLWorker) -> str | None:
-        """The schedule the worker follows: its ``cmltui:schedule`` tag as last described."""
-        return self._reconciler.schedule_tags.get(worker.id)
+        """The schedule the worker follows: its own policy's, else its ``cmltui:schedule`` tag
+        as last described."""
+        return worker.state.policy_schedule or self._reconciler.schedule_tags.get(worker.id)
 
     def _schedule_of(self, worker: CMLWorker) -> Schedule | None:
         name = self._schedule_name_of(worker)
@@ -68,7 +83,15 @@ class ScheduleRunnerMixin(ControllerBase):
                 continue
             if state.open_actions():
                 continue  # an action (anyone's) is still unanswered: wait for its outcome
-            decision = schedule_decision(worker, schedule, self.config, now)
+            policy = self._schedule_policy(worker, now)
+            decision = schedule_decision(
+                worker,
+                schedule,
+                self.config,
+                now,
+                idle_threshold_minutes=policy.idle_minutes,
+                auto_stop_allowed=policy.maintenance_until is None,
+            )
             if decision.action is not None:
                 decisions.append((worker, decision))
         return decisions

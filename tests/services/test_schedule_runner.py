@@ -454,3 +454,38 @@ async def test_an_unknown_schedule_name_is_a_problem_on_the_worker(fleet, moto_c
     scene.stop_outside(instance_id)
     await controller.refresh_once()
     assert scene.count("StartInstances") == 0
+
+
+async def test_the_workers_own_policy_names_its_schedule_threshold_and_maintenance(
+    fleet, moto_client
+):
+    from cmltui.domain.worker_policy import PolicyChange
+
+    scene = Scene(fleet, moto_client)
+    await scene.launch("own", "tagged")  # the tag says "tagged"; its own policy says "mine"
+    await scene.launch("kept", "mine")
+    controller = fleet.make_controller(
+        scene.config(
+            {
+                "tagged": {"windows": [scene.window(-60, 600)]},  # open all afternoon
+                "mine": {"windows": [scene.window(-60, 5)], "idle_minutes": 50},
+            },
+            snooze_minutes=0,
+        )
+    )
+    await controller.refresh_once()
+    own, kept = controller.find("own"), controller.find("kept")
+    own.set_policy(PolicyChange(schedule="mine", idle_minutes=20), updated_by="ops")
+    maintenance = (scene.noon, scene.noon + timedelta(minutes=120))
+    kept.set_policy(PolicyChange(maintenance=maintenance), updated_by="ops")
+    scene.at(21)  # "mine" closed at +5; own idle 21 min > its own 20 (not the schedule's 50)
+    await controller.refresh_once()
+    assert _by_name(controller)["own"].status == CMLWorkerStatus.STOPPING
+    assert "threshold 20 min" in _events(controller, own.id, "auto-stopped")[0].data["reason"]
+    scene.at(110)  # kept: idle 110 min > 50, but its maintenance blocks the stop until +120
+    await controller.refresh_once()
+    assert _by_name(controller)["kept"].status == CMLWorkerStatus.RUNNING
+    scene.at(121)
+    await controller.refresh_once()
+    assert _by_name(controller)["kept"].status == CMLWorkerStatus.STOPPING
+    assert scene.count("StopInstances") == 2
