@@ -114,6 +114,27 @@ class CMLWorkerTelemetryUpdatedDomainEvent(DomainEvent):
     updated_at: datetime
 
 
+class CMLWorkerTelemetryCompactedDomainEvent(DomainEvent):
+    """cmltui addition: the telemetry events retention dropped, compacted into one checkpoint.
+
+    It stands where the newest of them stood in the trail and carries what they set (the
+    newest one's figures), so replaying it is the same as replaying all ``compacted_events``
+    of them: the replayed state, version included, equals the stored one.
+    """
+
+    EVENT_TYPE: ClassVar[str] = "cmltui.worker.telemetry-compacted.v1"
+
+    last_activity_at: datetime | None = None
+    active_labs_count: int = Field(ge=0)
+    cpu_utilization: float | None = Field(default=None, ge=0, le=100)
+    memory_utilization: float | None = Field(default=None, ge=0, le=100)
+    #: How many telemetry events this one stands for (earlier checkpoints' included).
+    compacted_events: int = Field(ge=1)
+    #: When the oldest of them was measured (the newest one's time is ``updated_at``).
+    first_measured_at: datetime
+    updated_at: datetime
+
+
 class CMLWorkerEndpointUpdatedDomainEvent(DomainEvent):
     EVENT_TYPE: ClassVar[str] = "cmltui.worker.endpoint-updated.v1"
 
@@ -248,6 +269,7 @@ EVENT_CLASSES: dict[str, type[DomainEvent]] = {
         CMLWorkerInstanceAssignedDomainEvent,
         CMLWorkerLicenseUpdatedDomainEvent,
         CMLWorkerTelemetryUpdatedDomainEvent,
+        CMLWorkerTelemetryCompactedDomainEvent,
         CMLWorkerEndpointUpdatedDomainEvent,
         CMLWorkerTerminatedDomainEvent,
         CMLWorkerIdlePolicyUpdatedDomainEvent,

@@ -25,6 +25,7 @@ from cmltui.domain.events import (
     CMLWorkerLicenseUpdatedDomainEvent,
     CMLWorkerPolicyChangedDomainEvent,
     CMLWorkerStatusUpdatedDomainEvent,
+    CMLWorkerTelemetryCompactedDomainEvent,
     CMLWorkerTelemetryUpdatedDomainEvent,
     CMLWorkerTerminatedDomainEvent,
     DomainEvent,
@@ -192,6 +193,18 @@ class CMLWorkerState(BaseModel):
         self.cpu_utilization = e.cpu_utilization
         self.memory_utilization = e.memory_utilization
         self.last_telemetry_at = e.updated_at
+
+    def _on_CMLWorkerTelemetryCompactedDomainEvent(
+        self, e: CMLWorkerTelemetryCompactedDomainEvent
+    ) -> None:
+        """The dropped telemetry events' net effect: the newest one's figures, and one version
+        per event it stands for (``apply`` adds the last one)."""
+        self.last_activity_at = e.last_activity_at
+        self.active_labs_count = e.active_labs_count
+        self.cpu_utilization = e.cpu_utilization
+        self.memory_utilization = e.memory_utilization
+        self.last_telemetry_at = e.updated_at
+        self.version += e.compacted_events - 1
 
     def _on_CMLWorkerEndpointUpdatedDomainEvent(
         self, e: CMLWorkerEndpointUpdatedDomainEvent

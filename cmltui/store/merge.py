@@ -10,6 +10,8 @@ top of them:
 * a worker both processes changed is rebuilt from the disk's state plus our new events (the
   aggregate's state changes only by events, so this is the same as having applied them there);
   a worker only we changed takes our state; one only they changed takes theirs;
+* telemetry retention: the events we dropped are dropped there too, and our checkpoint (see
+  ``compaction``) replaces the event it stands at, unless the disk dropped that one already;
 * meta values: ours (the keys we set) over theirs; the last sequence number is recomputed.
 
 Pure functions over JSON-ready dictionaries; the repository does the locking and the I/O.
@@ -49,6 +51,8 @@ class PendingChanges:
     meta_keys: set[str] = field(default_factory=set)
     #: sequence numbers retention dropped that were already on disk
     dropped_seqs: set[int] = field(default_factory=set)
+    #: sequence numbers on disk whose event this process replaced by a telemetry checkpoint
+    replaced_seqs: set[int] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(
@@ -57,6 +61,7 @@ class PendingChanges:
             or self.deleted_ids
             or self.meta_keys
             or self.dropped_seqs
+            or self.replaced_seqs
         )
 
     def clear(self) -> None:
@@ -65,6 +70,7 @@ class PendingChanges:
         self.deleted_ids.clear()
         self.meta_keys.clear()
         self.dropped_seqs.clear()
+        self.replaced_seqs.clear()
 
 
 @dataclass
@@ -133,6 +139,12 @@ def merge(disk: Tables, ours: Tables, pending: PendingChanges) -> MergeResult:
     events = dict(disk.get(EVENTS_TABLE, {}))
     for seq in pending.dropped_seqs:
         events.pop(str(seq), None)
+    for seq in pending.replaced_seqs:
+        # Our checkpoint replaces the event there; when the disk no longer has it, another
+        # process already compacted it into a later checkpoint, which stands for ours too.
+        ours_there = our_events.get(str(seq))
+        if str(seq) in events and ours_there is not None:
+            events[str(seq)] = ours_there
 
     # Our new events, grouped per worker for replay.
     new_envelopes: dict[str, list[tuple[int, dict[str, Any]]]] = {}

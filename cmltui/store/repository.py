@@ -41,6 +41,7 @@ from cmltui.domain.plural import noun_form, plural
 from cmltui.domain.repository import CMLWorkerRepository
 from cmltui.domain.worker import CMLWorker, CMLWorkerState
 from cmltui.store.atomic_storage import AtomicJSONStorage
+from cmltui.store.compaction import compact_in_table, is_checkpoint
 from cmltui.store.errors import StoreReadOnlyError
 from cmltui.store.folder import check_data_folder
 from cmltui.store.lock import DataFileLock
@@ -208,6 +209,8 @@ class TinyDbWorkerRepository(SharedFileWrites, CMLWorkerRepository):
 
         #: worker id -> its event doc ids in order (a dict used as an ordered set).
         self._event_ids_by_worker: dict[str, dict[int, None]] = {}
+        #: worker id -> doc id of its telemetry checkpoint (see ``compaction``).
+        self._checkpoints: dict[str, int] = {}
         self._telemetry = TelemetryIndex()
         last_seq = self.get_meta(_LAST_SEQ_KEY, 0)
         self._last_seq = last_seq if isinstance(last_seq, int) else 0
@@ -221,7 +224,9 @@ class TinyDbWorkerRepository(SharedFileWrites, CMLWorkerRepository):
                 unreadable_events += 1
                 continue
             self._event_ids_by_worker.setdefault(worker_id, {})[doc_id] = None
-            if doc.get("telemetry"):
+            if is_checkpoint(doc):
+                self._checkpoints[worker_id] = doc_id
+            elif doc.get("telemetry"):
                 try:
                     when = datetime.fromisoformat(envelope["time"])
                 except (KeyError, TypeError, ValueError):
@@ -341,7 +346,8 @@ class TinyDbWorkerRepository(SharedFileWrites, CMLWorkerRepository):
             self._event_ids_by_worker.setdefault(event.aggregate_id, {})[self._last_seq] = None
             if event.IS_TELEMETRY:
                 self._telemetry.add(event.aggregate_id, self._last_seq, event.occurred_at)
-        return numbered, self._telemetry.expired(self._retention, self._clock())
+        unwritten = {*self._pending.event_seqs, *(seq for seq, _, _ in numbered)}
+        return numbered, self._telemetry.expired(self._retention, self._clock(), unwritten)
 
     def _append_events(
         self, table: _DocTable, numbered: list[_NumberedEvent], dropped: list[tuple[str, int]]
@@ -349,14 +355,21 @@ class TinyDbWorkerRepository(SharedFileWrites, CMLWorkerRepository):
         for seq, event, envelope in numbered:
             table[seq] = {"seq": seq, "telemetry": event.IS_TELEMETRY, "envelope": envelope}
             self._pending.event_seqs.append(seq)
-        pending_seqs = set(self._pending.event_seqs)
+        # What retention drops (always on disk) becomes one checkpoint per worker, so that a
+        # replay still rebuilds the stored state.
+        dropped_by_worker: dict[str, list[int]] = {}
         for worker_id, doc_id in dropped:
-            table.pop(doc_id, None)
-            self._event_ids_by_worker.get(worker_id, {}).pop(doc_id, None)
-            if doc_id in pending_seqs:
-                self._pending.event_seqs.remove(doc_id)  # never reached the disk
-            else:
+            dropped_by_worker.setdefault(worker_id, []).append(doc_id)
+        for worker_id, doc_ids in dropped_by_worker.items():
+            removed, checkpoint_id = compact_in_table(
+                table, sorted(doc_ids), self._checkpoints.get(worker_id)
+            )
+            for doc_id in removed:
+                self._event_ids_by_worker.get(worker_id, {}).pop(doc_id, None)
                 self._pending.dropped_seqs.add(doc_id)
+            if checkpoint_id is not None:
+                self._checkpoints[worker_id] = checkpoint_id
+                self._pending.replaced_seqs.add(checkpoint_id)
 
     def _set_meta(self, table: _DocTable, updates: Mapping[str, Any]) -> None:
         for key, value in updates.items():

@@ -156,6 +156,7 @@ class SharedFileWrites:
         earlier.deleted_ids |= later.deleted_ids
         earlier.meta_keys |= later.meta_keys
         earlier.dropped_seqs |= later.dropped_seqs
+        earlier.replaced_seqs |= later.replaced_seqs
         self._pending = earlier
 
     def _merge_disk(self) -> None:
@@ -167,6 +168,7 @@ class SharedFileWrites:
             self._storage.adopt(result.tables)
             self._pending.event_seqs.clear()  # renumbered into the merged document
             self._pending.dropped_seqs.clear()
+            self._pending.replaced_seqs.clear()
             self._build_indexes()
             changed = {
                 wid

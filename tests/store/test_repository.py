@@ -17,6 +17,7 @@ from cmltui.domain.events import (
 )
 from cmltui.domain.worker import CMLWorker
 from cmltui.store import StoreReadOnlyError, TelemetryRetention, open_store
+from cmltui.store.compaction import CHECKPOINT_TYPE
 from tests.fixtures.workers import make_worker
 
 
@@ -206,12 +207,16 @@ def test_telemetry_retention_keeps_newest_per_worker(tmp_path, frozen_clock):
             store.save_many([worker])
         kept = _telemetry_seq(store, "w")
         assert [e.data["active_labs_count"] for e in kept] == [5, 6, 7]
-        # Lifecycle events are all kept; the other worker's trail is untouched.
-        assert len(store.events("w")) == lifecycle_before + 3
+        # Lifecycle events are all kept, the dropped ones are one checkpoint (the four of
+        # labs 1-4); the other worker's trail is untouched.
+        assert len(store.events("w")) == lifecycle_before + 3 + 1
+        [checkpoint] = [e for e in store.events("w") if e.type == CHECKPOINT_TYPE]
+        assert checkpoint.data["compacted_events"] == 4
+        assert checkpoint.data["active_labs_count"] == 4
         assert len(store.events("other")) == other.state.version
-        # The replayed state still matches: the newest telemetry is the one kept.
+        # The replayed state is the stored one, version included.
         replayed = CMLWorker.from_events(store.domain_events_for("w"), clock=frozen_clock)
-        assert replayed.state.active_labs_count == 7
+        assert replayed.state == store.get("w").state
     finally:
         store.close()
 

@@ -40,8 +40,11 @@ BESIDE_MIN_WIDTH = 180
 COLUMNS_MIN_WIDTH = 100
 #: How many events the detail pane lists.
 DETAIL_EVENTS = 10
-#: Telemetry events are drawn as the history bars; the detail lists what happened to the worker.
-_TELEMETRY_EVENT_TYPE = "cmltui.worker.telemetry-updated.v1"
+#: Telemetry events (and the checkpoint retention compacts old ones into) are drawn as the
+#: history bars; the detail lists what happened to the worker.
+_TELEMETRY_EVENT_TYPES = frozenset(
+    {"cmltui.worker.telemetry-updated.v1", "cmltui.worker.telemetry-compacted.v1"}
+)
 
 
 def detail_placement(width: int, height: int) -> str:
@@ -179,7 +182,7 @@ class MainScreen(WorkerActions, Screen[None]):
     def _recent_lifecycle_events(self, worker_id: str) -> list:
         """The newest lifecycle events (status, CML, licence, actions), telemetry left out."""
         recent = self.fleet_app.service.events_for(worker_id, 20 * DETAIL_EVENTS)
-        lifecycle = [event for event in recent if event.type != _TELEMETRY_EVENT_TYPE]
+        lifecycle = [event for event in recent if event.type not in _TELEMETRY_EVENT_TYPES]
         return lifecycle[-DETAIL_EVENTS:]
 
     def show_detail(self, worker_id: str | None) -> None:
