@@ -25,6 +25,7 @@ from cmltui.cli.output import (
     shown,
     zoned,
 )
+from cmltui.cli.policy import cmd_policy
 from cmltui.cli.resolve import describe, resolve
 from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.domain.names import name_key, name_problem, normalize_name
@@ -260,4 +261,5 @@ HEADLESS = {
     "auto-stop": cmd_auto_stop,
     "labs": cmd_labs,
     "lab": cmd_lab,
+    "policy": cmd_policy,
 }

@@ -6,6 +6,7 @@ import argparse
 
 from cmltui import __version__
 from cmltui.cli.labs import add_lab_parsers
+from cmltui.cli.policy import add_policy_parser
 from cmltui.config import region_problem
 from cmltui.domain.enums import CMLWorkerStatus
 
@@ -152,4 +153,5 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--json", action="store_true")
     events.add_argument("--limit", type=positive, default=200, metavar="N")
     add_lab_parsers(commands)
+    add_policy_parser(commands)
     return parser

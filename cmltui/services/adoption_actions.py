@@ -1,5 +1,5 @@
 """Bringing instances under management: discovery, import, re-tagging detached workers, the idle
-opt-out.
+opt-out and the rest of a worker's own policy.
 
 A part of ``FleetController`` (see ``cmltui.services.controller``): it shares the controller's
 state through ``ControllerBase``.
@@ -17,6 +17,7 @@ from cmltui.aws.errors import AwsError
 from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.domain.names import name_key, visible
 from cmltui.domain.worker import CMLWorker
+from cmltui.domain.worker_policy import PolicyChange, policy_problem
 from cmltui.services.controller_base import (
     ControllerBase,
     _without_region,
@@ -223,6 +224,45 @@ class AdoptionActionsMixin(ControllerBase):
         done = []
         for worker in workers:
             worker.set_auto_stop_opt_out(opt_out, updated_by=self.user)
+            self._touch(worker)
+            done.append(worker.name)
+        await self._commit()
+        self._publish()
+        return ActionResult(action, tuple(done), tuple(refused))
+
+    def _unknown_schedule(self, change: PolicyChange) -> str | None:
+        """Why the change names a schedule the config does not have, or None."""
+        name = change.schedule
+        if not isinstance(name, str):
+            return None
+        known = self.config.schedules.named
+        if name.strip() in known:
+            return None
+        if not known:
+            return (
+                f"schedule {visible(name)!r} is not in the config: no schedules are configured "
+                "(add a [schedules.NAME] table)"
+            )
+        return (
+            f"schedule {visible(name)!r} is not in the config (known: {', '.join(sorted(known))})"
+        )
+
+    async def set_policy(self, worker_ids: Sequence[str], change: PolicyChange) -> ActionResult:
+        """Set the workers' own policy (idle threshold, schedule, maintenance, auto-stop), each
+        change recorded with its actor and saved; refused whole when a value is wrong."""
+        action = "policy"
+        if self.read_only:
+            return self._refuse_all(action, worker_ids, "read-only mode")
+        problem = policy_problem(change) or self._unknown_schedule(change)
+        if problem:
+            return self._refuse_all(action, worker_ids, problem)
+        workers, refused = self._resolve(worker_ids)
+        done = []
+        for worker in workers:
+            if worker.is_terminated:
+                refused.append(f"{worker.name}: it is terminated")
+                continue
+            worker.set_policy(change, updated_by=self.user)
             self._touch(worker)
             done.append(worker.name)
         await self._commit()

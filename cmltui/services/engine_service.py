@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from cmltui.domain.clock import Clock, utc_now
+from cmltui.domain.worker_policy import PolicyChange
 from cmltui.services.engine_thread import EngineStopped, EngineThread
 from cmltui.services.ports import ChangeSetListener
 from cmltui.services.snapshot import (
@@ -207,6 +208,9 @@ class EngineService:
         return await self.engine.run(
             self._controller.set_auto_stop_opt_out(list(worker_ids), opt_out)
         )
+
+    async def set_policy(self, worker_ids: Sequence[str], change: PolicyChange) -> ActionResult:
+        return await self.engine.run(self._controller.set_policy(list(worker_ids), change))
 
     def on_engine(self, method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         """The controller's own method for one of ours (for a callable the engine awaits)."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from cmltui.config import IdleConfig
 from cmltui.domain.enums import CMLWorkerStatus
+from cmltui.domain.policy import EffectivePolicy
 from cmltui.domain.worker import CMLWorker
 
 
@@ -20,13 +21,23 @@ class IdleVerdict:
     reason: str
 
 
-def evaluate_idle(worker: CMLWorker, policy: IdleConfig, now: datetime) -> IdleVerdict:
+def evaluate_idle(
+    worker: CMLWorker,
+    policy: IdleConfig,
+    now: datetime,
+    *,
+    effective: EffectivePolicy | None = None,
+) -> IdleVerdict:
     """Judge one worker by the seed's ``is_idle`` rule plus the operator's guards.
 
     Never while a lab runs, never within the snooze window after a start (by anyone: the start
-    is seen in EC2 even when made outside cmltui), never for an opted-out worker, and only when
-    ``idle.auto_stop`` is on. Without auto-stop the verdict still says when it *would* stop.
+    is seen in EC2 even when made outside cmltui), never for an opted-out worker, never during
+    its maintenance window, and only when ``idle.auto_stop`` is on. Without auto-stop the
+    verdict still says when it *would* stop. ``effective`` (``cmltui.domain.policy``) brings
+    the worker's threshold (its own, its schedule's or the global one) and its maintenance.
     """
+    if effective is not None:
+        policy = policy.model_copy(update={"threshold_minutes": effective.idle_minutes})
     state = worker.state
     idle_minutes = worker.idle_minutes(now)
     is_idle = worker.is_idle(policy.threshold_minutes, now=now)
@@ -36,6 +47,9 @@ def evaluate_idle(worker: CMLWorker, policy: IdleConfig, now: datetime) -> IdleV
         return IdleVerdict(idle_minutes, False, None, False, "a lab is running")
     if state.auto_stop_opt_out:
         return IdleVerdict(idle_minutes, is_idle, None, False, "opted out of auto-stop")
+    if effective is not None and effective.maintenance_until is not None:
+        until = f"{effective.maintenance_until.astimezone(UTC):%Y-%m-%d %H:%M}Z"
+        return IdleVerdict(idle_minutes, is_idle, None, False, f"maintenance until {until}")
     minutes_to_threshold = policy.threshold_minutes - idle_minutes
     minutes_to_snooze_end = 0.0
     if state.last_started_at is not None:

@@ -18,6 +18,7 @@ from cmltui.services.controller_base import (
     _without_region,
 )
 from cmltui.services.idle_policy import evaluate_idle
+from cmltui.services.policy_view import resolve_policy
 from cmltui.services.snapshot import (
     SourceHealth,
 )
@@ -47,7 +48,9 @@ class IdleRunnerMixin(ControllerBase):
         for worker in self._workers.values():
             if self._schedule_governs(worker):
                 continue  # its schedule's runner decides (it keeps it up inside a window)
-            verdict = evaluate_idle(worker, self.config.idle, now)
+            tag = self._reconciler.schedule_tags.get(worker.id)
+            effective = resolve_policy(worker, self.config, self._schedules, tag, now)
+            verdict = evaluate_idle(worker, self.config.idle, now, effective=effective)
             if verdict.should_stop_now and worker.state.aws_instance_id:
                 by_region.setdefault(worker.state.aws_region, []).append(
                     (worker, verdict.idle_minutes or 0.0, verdict.reason)

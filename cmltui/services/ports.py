@@ -25,6 +25,7 @@ from cmltui.cml.models import (
 from cmltui.domain.events import CloudEvent
 from cmltui.domain.lease import LeaseView
 from cmltui.domain.worker import CMLWorker, CMLWorkerState
+from cmltui.domain.worker_policy import PolicyChange
 from cmltui.services.discovery import DiscoveredInstance
 from cmltui.services.snapshot import ActionResult, ChangeSet, RefreshSummary
 
@@ -269,6 +270,9 @@ class FleetService(Protocol):
     async def set_auto_stop_opt_out(
         self, worker_ids: Sequence[str], opt_out: bool
     ) -> ActionResult: ...
+
+    async def set_policy(self, worker_ids: Sequence[str], change: PolicyChange) -> ActionResult:
+        """Set the workers' own policy (idle threshold, schedule, maintenance, auto-stop)."""
 
     def events_for(self, worker_id: str | None, limit: int = 200) -> list[CloudEvent]:
         """The audit trail (newest last), for one worker or all."""

@@ -19,6 +19,7 @@ from cmltui.services.controller_base import (
 from cmltui.services.cost import cost_since_start, hourly_cost, uptime_seconds
 from cmltui.services.history import TelemetryHistory
 from cmltui.services.idle_policy import evaluate_idle
+from cmltui.services.policy_view import policy_view, resolve_policy
 from cmltui.services.ports import (
     ChangeSetListener,
 )
@@ -48,7 +49,9 @@ class ProjectionMixin(ControllerBase):
         now = now or self._clock()
         state = worker.state
         runtime = self._runtime_for(worker.id)
-        verdict = evaluate_idle(worker, self.config.idle, now)
+        tag = self._reconciler.schedule_tags.get(worker.id)
+        effective = resolve_policy(worker, self.config, self._schedules, tag, now)
+        verdict = evaluate_idle(worker, self.config.idle, now, effective=effective)
         running = state.status == CMLWorkerStatus.RUNNING
         measured_at = runtime.telemetry_at or state.last_telemetry_at
         live = running and self._telemetry_is_fresh(measured_at, now)
@@ -102,6 +105,7 @@ class ProjectionMixin(ControllerBase):
             detached=worker.id in self._reconciler.detached_ids(),
             problems=self._reconciler.problems_of(worker.id) + self._schedule_problems_of(worker),
             ssh_login=self._ssh_login(worker),
+            policy=policy_view(worker, self.config, self._schedules, tag, verdict, now),
         )
 
     def _ssh_login(self, worker: CMLWorker) -> str | None:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus, LicenseStatus
 from cmltui.domain.worker_queries import connect_refusal
+from cmltui.services.policy_view import PolicyView
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,8 @@ class WorkerSnapshot:
 
     #: ``cml_worker_username@address`` (public IP, else private) for SSH; None without one.
     ssh_login: str | None = None
+    #: Its own policy, what is in force and its next automatic action (``policy_view``).
+    policy: PolicyView | None = None
 
     @property
     def connect_refusal(self) -> str | None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from cmltui.aws.dto import CMLWorkerInstanceDto
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus, LicenseStatus
 from cmltui.domain.events import CloudEvent
+from cmltui.domain.worker_policy import PolicyChange
 from cmltui.services.discovery import DiscoveredInstance
 from cmltui.services.ports import ChangeSetListener
 from cmltui.services.snapshot import (
@@ -216,6 +217,18 @@ class FakeFleetService:
     async def set_auto_stop_opt_out(self, worker_ids: Sequence[str], opt_out: bool) -> ActionResult:
         self.calls.append(("opt_out", (tuple(worker_ids), opt_out)))
         return ActionResult("auto-stop opt-out", done=self._names(worker_ids))
+
+    #: The schedules ``set_policy`` accepts (the controller reads the config's).
+    known_schedules: tuple[str, ...] = ("emea-class",)
+
+    async def set_policy(self, worker_ids: Sequence[str], change: PolicyChange) -> ActionResult:
+        self.calls.append(("policy", (tuple(worker_ids), change)))
+        name = change.schedule
+        if isinstance(name, str) and name not in self.known_schedules:
+            known = ", ".join(self.known_schedules)
+            reason = f"schedule {name!r} is not in the config (known: {known})"
+            return ActionResult("policy", refused=tuple(f"{w}: {reason}" for w in worker_ids))
+        return ActionResult("policy", done=self._names(worker_ids))
 
     def events_for(self, worker_id: str | None, limit: int = 200) -> list[CloudEvent]:
         if worker_id is None or worker_id not in self.workers:
