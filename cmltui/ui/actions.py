@@ -94,6 +94,14 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "auto_stop", "a", "a", "Idle auto-stop: opt out (or back in)", mutating=True, group="act"
     ),
     ActionSpec(
+        "policy",
+        "P",
+        "P",
+        "Policy: idle minutes, schedule, maintenance window",
+        mutating=True,
+        group="act",
+    ),
+    ActionSpec(
         "retag",
         "T",
         "T",

@@ -82,6 +82,10 @@ def totals_of(snapshots: Sequence[WorkerSnapshot]) -> FleetTotals:
         average_cpu=sum(cpus) / len(cpus) if cpus else None,
         cost_per_hour_usd=sum(s.hourly_cost_usd for s in snapshots),
         cost_so_far_usd=sum(s.cost_so_far_usd for s in snapshots),
+        cost_today_usd=sum(s.cost_today_usd for s in snapshots),
+        cost_week_usd=sum(s.cost_week_usd for s in snapshots),
+        saved_today_usd=sum(s.saved_today_usd for s in snapshots),
+        saved_week_usd=sum(s.saved_week_usd for s in snapshots),
     )
 
 
@@ -227,7 +231,8 @@ class FakeFleetService:
         if isinstance(name, str) and name not in self.known_schedules:
             known = ", ".join(self.known_schedules)
             reason = f"schedule {name!r} is not in the config (known: {known})"
-            return ActionResult("policy", refused=tuple(f"{w}: {reason}" for w in worker_ids))
+            names = self._names(worker_ids)
+            return ActionResult("policy", refused=tuple(f"{n}: {reason}" for n in names))
         return ActionResult("policy", done=self._names(worker_ids))
 
     def events_for(self, worker_id: str | None, limit: int = 200) -> list[CloudEvent]:

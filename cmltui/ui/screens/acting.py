@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.domain.plural import noun_form, plural
+from cmltui.domain.worker_policy import PolicyChange
 from cmltui.services.snapshot import ActionResult, WorkerSnapshot
 from cmltui.ui.screens.busy_confirm import (
     LABS_FIRST,
@@ -26,6 +27,7 @@ from cmltui.ui.screens.confirm import ConfirmScreen, Target, TerminateScreen
 from cmltui.ui.screens.forms import LicenceScreen, NewWorkerRequest, NewWorkerScreen
 from cmltui.ui.screens.guards import mutating
 from cmltui.ui.screens.lists import ImportScreen
+from cmltui.ui.screens.policy_form import PolicyScreen
 
 if TYPE_CHECKING:
     from cmltui.ui.app import CmlTuiApp
@@ -165,6 +167,26 @@ class WorkerActions:
             self._ask_then(title, targets, "Opt out" if opt_out else "Opt in", send)
         else:
             send()
+
+    @mutating
+    def action_policy(self) -> None:
+        """The targets' own policy in a form that sends the change itself."""
+        targets = self._targets()
+        if not targets:
+            return self._nothing_selected()
+        worker_ids = [t.id for t in targets]
+        service = self.fleet_app.service
+
+        def done(result: ActionResult | None) -> None:
+            if result is not None:
+                self._accepted()
+            self.fleet_app.notify_result(result)
+
+        def send(change: PolicyChange) -> Awaitable[ActionResult]:
+            return service.set_policy(worker_ids, change)
+
+        known = tuple(self.fleet_app.config.schedules.named)
+        self.fleet_app.push_screen(PolicyScreen(targets, known, send), done)
 
     @mutating
     def action_stop(self) -> None:

@@ -109,6 +109,11 @@ def idle_countdown(snapshot: WorkerSnapshot) -> Text:
     return Text(f"auto-stop in {duration(minutes * 60)}", style=style)
 
 
+def policy_lines(snapshot: WorkerSnapshot) -> tuple[str, ...]:
+    """What the worker's policy does next ("stops at 18:12 UTC if still idle ...")."""
+    return snapshot.policy.lines if snapshot.policy is not None else ()
+
+
 def describe_event(event: CloudEvent) -> Text:
     """One line per event: time, short type, and the fields that say what happened."""
     kind = event.type.removeprefix("cmltui.worker.").removesuffix(".v1")
@@ -267,6 +272,8 @@ def service_lines(
                 _field("last activity", timestamp(snapshot.last_activity_at)),
                 _field("idle for", idle),
                 _field("idle policy", idle_countdown(snapshot)),
+                # The next automatic action in words (``policy_view``): whole, they wrap.
+                *(Text(message(line), style="cyan") for line in policy_lines(snapshot)),
             ],
         ),
         _group(
