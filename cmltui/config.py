@@ -280,9 +280,30 @@ class CostConfig(_Section):
     }
     #: Used for instance types missing above.
     default_hourly_usd: float = Field(default=0.0, ge=0)
+    #: IANA zone whose days and weeks the cost figures count in; unset: this machine's zone.
+    time_zone: str | None = None
+    #: The first day of a cost week.
+    week_starts: str = "monday"
 
     def hourly_for(self, instance_type: str) -> float:
         return self.hourly_usd.get(instance_type, self.default_hourly_usd)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_cost_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            ScheduleConfig._known_zone(value)
+        return value
+
+    @field_validator("week_starts")
+    @classmethod
+    def _day_of_week(cls, value: str) -> str:
+        days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+        wanted = value.strip().lower()
+        for day in days:
+            if wanted in (day, day[:3]):
+                return day
+        raise ValueError(f'be a day of the week, like "monday" or "sunday" (not {value!r})')
 
 
 class LogConfig(_Section):

@@ -11,6 +11,7 @@ import os
 import sys
 from typing import Any
 
+from cmltui.cli.cost import cmd_cost
 from cmltui.cli.labs import cmd_lab, cmd_labs
 from cmltui.cli.output import (
     EXIT_FAILED,
@@ -258,6 +259,7 @@ HEADLESS = {
     "create": cmd_create,
     "license": cmd_license,
     "events": cmd_events,
+    "cost": cmd_cost,
     "auto-stop": cmd_auto_stop,
     "labs": cmd_labs,
     "lab": cmd_lab,

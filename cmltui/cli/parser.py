@@ -148,6 +148,16 @@ def build_parser() -> argparse.ArgumentParser:
     auto_stop.add_argument("setting", choices=("on", "off"))
     auto_stop.add_argument("workers", nargs="+", metavar="NAME_OR_ID")
 
+    cost = commands.add_parser(
+        "cost",
+        help="per worker: hours billed, cost and what auto-stops saved (default: this week)",
+        description="Dates are YYYY-MM-DD in [cost] time_zone (default: this machine's zone); "
+        "--since defaults to the start of this week ([cost] week_starts), --until to today.",
+    )
+    cost.add_argument("--json", action="store_true")
+    cost.add_argument("--since", metavar="DATE", help="first local date counted")
+    cost.add_argument("--until", metavar="DATE", help="last local date counted (until now)")
+
     events = commands.add_parser("events", help="the audit trail (times in UTC, marked Z)")
     events.add_argument("worker", nargs="?", metavar="NAME_OR_ID")
     events.add_argument("--json", action="store_true")

@@ -24,8 +24,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from cmltui.config import Config
+from cmltui.domain.billing import BILLING_EVENT_TYPES
 from cmltui.domain.clock import Clock, utc_now
-from cmltui.domain.events import CloudEvent
+from cmltui.domain.events import CloudEvent, DomainEvent, event_from_cloudevent
 from cmltui.domain.worker import CMLWorker
 from cmltui.services.adoption_actions import AdoptionActionsMixin
 from cmltui.services.cloudwatch_refresh import CloudWatchRefreshMixin
@@ -35,6 +36,7 @@ from cmltui.services.controller_base import (
     _WorkerRuntime,
     current_os_user,
 )
+from cmltui.services.cost import CostLedger
 from cmltui.services.ec2_refresh import Ec2RefreshMixin
 from cmltui.services.history import history_capacity
 from cmltui.services.idle_runner import IdleRunnerMixin
@@ -146,6 +148,26 @@ class FleetController(
         self.notices: list[str] = list(repository.notices)
         self._schedules = schedules_from_config(config)
         self._labs: LabsService | None = None
+        self._cost = CostLedger(config.cost, self._billing_events)
+        self._cost_steps: dict[str, tuple[object, ...]] = {}
+
+    def _billing_events(self, worker_id: str) -> list[DomainEvent]:
+        """A worker's events that bill or save (``cmltui.domain.billing``): stored, then those
+        recorded here and not saved yet; read again only when its lifecycle changed."""
+        events: list[DomainEvent] = []
+        for envelope in self._repository.events(worker_id):
+            if envelope.subject != worker_id or envelope.type not in BILLING_EVENT_TYPES:
+                continue
+            try:
+                events.append(event_from_cloudevent(envelope))
+            except ValueError:  # unreadable: it bills nothing (the store has logged it)
+                continue
+        worker = self._workers.get(worker_id)
+        if worker is not None:
+            events.extend(
+                e for e in worker.uncommitted_events if e.EVENT_TYPE in BILLING_EVENT_TYPES
+            )
+        return events
 
     async def load(self) -> None:
         """Load the stored fleet (the last known state) and publish it at once."""

@@ -15,6 +15,7 @@ from cmltui.config import Config
 from cmltui.domain.clock import Clock
 from cmltui.domain.schedule import Schedule
 from cmltui.domain.worker import CMLWorker, mask_secret
+from cmltui.services.cost import CostLedger
 from cmltui.services.history import TelemetryHistory
 from cmltui.services.labs import LabsService
 from cmltui.services.ports import (
@@ -114,6 +115,8 @@ class ControllerBase:
         _history_capacity: int
         _labs: LabsService | None
         _time_keys: dict[str, tuple[int | None, int | None, int]]
+        _cost: CostLedger
+        _cost_steps: dict[str, tuple[object, ...]]
         _schedules: dict[str, Schedule]
 
         # What one part calls on another, declared here so that each part is checked alone;

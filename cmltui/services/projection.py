@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, tzinfo
 
+from cmltui.domain.billing import CostFigures, dates_period
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
 from cmltui.domain.worker import CMLWorker
 from cmltui.services.controller_base import (
@@ -55,6 +56,7 @@ class ProjectionMixin(ControllerBase):
         running = state.status == CMLWorkerStatus.RUNNING
         measured_at = runtime.telemetry_at or state.last_telemetry_at
         live = running and self._telemetry_is_fresh(measured_at, now)
+        cost_today, cost_week = self._cost.figures(state, now)
         return WorkerSnapshot(
             id=state.id,
             name=state.name,
@@ -105,8 +107,40 @@ class ProjectionMixin(ControllerBase):
             detached=worker.id in self._reconciler.detached_ids(),
             problems=self._reconciler.problems_of(worker.id) + self._schedule_problems_of(worker),
             ssh_login=self._ssh_login(worker),
+            cost_today_usd=cost_today.cost_usd,
+            cost_week_usd=cost_week.cost_usd,
+            saved_today_usd=cost_today.saved_usd,
+            saved_week_usd=cost_week.saved_usd,
             policy=policy_view(worker, self.config, self._schedules, tag, verdict, now),
         )
+
+    @property
+    def cost_zone(self) -> tzinfo:
+        """The zone whose days the cost figures count ([cost] time_zone, else this machine's)."""
+        return self._cost.zone
+
+    def cost_this_week(self) -> tuple[date, date]:
+        """This cost week's first local date, and today's."""
+        now = self._clock()
+        week = self._cost.periods(now).week
+        return week.start.astimezone(self.cost_zone).date(), now.astimezone(self.cost_zone).date()
+
+    def cost_in(
+        self, first: date, last: date
+    ) -> tuple[datetime, list[tuple[WorkerSnapshot, CostFigures]]]:
+        """Now, and every worker with what it billed and saved from the start of local date
+        ``first`` to the end of ``last`` (until now)."""
+        now = self._clock()
+        period = dates_period(first, last, self.cost_zone)
+        return now, [
+            (
+                self.snapshot(worker, now),
+                self._cost.trail(worker.state).figures(
+                    period, now, self.config.cost.hourly_for(worker.state.instance_type)
+                ),
+            )
+            for worker in self._workers.values()
+        ]
 
     def _ssh_login(self, worker: CMLWorker) -> str | None:
         """``user@address`` for SSH to the worker's OS (the user is ``cml_worker_username``)."""
@@ -129,6 +163,7 @@ class ProjectionMixin(ControllerBase):
         live = [w for w in self._workers.values() if not w.is_terminated]
         running = [w for w in live if w.state.status == CMLWorkerStatus.RUNNING]
         cpus = [w.state.cpu_utilization for w in running if w.state.cpu_utilization is not None]
+        today, week = self._cost.fleet((w.state for w in self._workers.values()), now)
         return FleetTotals(
             total=len(live),
             running=len(running),
@@ -137,6 +172,10 @@ class ProjectionMixin(ControllerBase):
             average_cpu=(sum(cpus) / len(cpus)) if cpus else None,
             cost_per_hour_usd=sum(hourly_cost(w.state, self.config.cost) for w in live),
             cost_so_far_usd=sum(cost_since_start(w.state, self.config.cost, now) for w in live),
+            cost_today_usd=today.cost_usd,
+            cost_week_usd=week.cost_usd,
+            saved_today_usd=today.saved_usd,
+            saved_week_usd=week.saved_usd,
         )
 
     def _errors(self) -> tuple[SourceHealth, ...]:
@@ -209,6 +248,11 @@ class ProjectionMixin(ControllerBase):
         """
         now = self._clock()
         for worker in self._workers.values():
+            # A new cost day, or a minute more saved by an automatic stop: its figures moved.
+            cost_step = self._cost.shown_step(worker.state, now)
+            if self._cost_steps.get(worker.id) != cost_step:
+                self._cost_steps[worker.id] = cost_step
+                self._pending_ids.add(worker.id)
             if worker.state.status != CMLWorkerStatus.RUNNING:
                 continue
             runtime = self._runtime_for(worker.id)

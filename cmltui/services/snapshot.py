@@ -77,6 +77,12 @@ class WorkerSnapshot:
 
     #: ``cml_worker_username@address`` (public IP, else private) for SSH; None without one.
     ssh_login: str | None = None
+    #: Billed so far today and this week ([cost] time_zone, week_starts), from the recorded
+    #: lifecycle events; saved: what automatic stops avoided in the same periods.
+    cost_today_usd: float = 0.0
+    cost_week_usd: float = 0.0
+    saved_today_usd: float = 0.0
+    saved_week_usd: float = 0.0
     #: Its own policy, what is in force and its next automatic action (``policy_view``).
     policy: PolicyView | None = None
 
@@ -99,6 +105,11 @@ class FleetTotals:
     average_cpu: float | None = None
     cost_per_hour_usd: float = 0.0
     cost_so_far_usd: float = 0.0
+    #: The whole fleet's (terminated workers' too) billed and saved figures, as per worker.
+    cost_today_usd: float = 0.0
+    cost_week_usd: float = 0.0
+    saved_today_usd: float = 0.0
+    saved_week_usd: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,8 @@ class FleetHeader(Static):
         self.marked_count = 0
         #: Marked rows the filter hides: still targets of the next action.
         self.hidden_marked_count = 0
+        #: Terminated workers hidden by age ([ui] terminated_visible_days; a key shows them).
+        self.terminated_hidden_count = 0
         #: The clock reading of the last render (a resize re-renders with it).
         self._now: datetime | None = None
         #: What the header shows: an unchanged header is not rendered again.
@@ -50,6 +52,7 @@ class FleetHeader(Static):
         shown_count: int | None = None,
         marked_count: int = 0,
         hidden_marked_count: int = 0,
+        terminated_hidden_count: int = 0,
     ) -> None:
         if totals is not None:
             self.totals = totals
@@ -62,6 +65,7 @@ class FleetHeader(Static):
         self.shown_count = shown_count
         self.marked_count = marked_count
         self.hidden_marked_count = hidden_marked_count
+        self.terminated_hidden_count = terminated_hidden_count
         self._show(self.render_text(now))
 
     def on_resize(self) -> None:
@@ -120,11 +124,24 @@ class FleetHeader(Static):
             if self.shown_count is not None and self.shown_count != totals.total
             else ""
         )
-        return [
-            self._stats_line(now, in_sight, cpu, cost, compact=False),
-            # Compact: the same figures, each still with its symbol (they read without colour).
-            self._stats_line(now, in_sight, cpu, cost, compact=True),
-        ]
+        if self.terminated_hidden_count:
+            in_sight += f" +{self.terminated_hidden_count} terminated hidden"
+        full = self._stats_line(now, in_sight, cpu, cost, compact=False)
+        # Compact: the same figures, each still with its symbol (they read without colour).
+        compact = self._stats_line(now, in_sight, cpu, cost, compact=True)
+        # What the fleet billed today and this week, and what automatic stops saved this week:
+        # shown when the line has room for them.
+        spent = (
+            f"today {money(totals.cost_today_usd)}  week {money(totals.cost_week_usd)}  "
+            f"saved {money(totals.saved_week_usd)}"
+        )
+        with_spent = []
+        for line, separator in ((full, "  │  "), (compact, " │ ")):
+            longer = line.copy()
+            longer.append(separator, style="dim")
+            longer.append(spent)
+            with_spent.append(longer)
+        return [with_spent[0], with_spent[1], full, compact]
 
     def _stats_line(
         self, now: datetime, in_sight: str, cpu: str, cost: str, *, compact: bool
