@@ -281,6 +281,9 @@ def service_lines(
             [
                 _field("per hour", money(snapshot.hourly_cost_usd, per_hour=True)),
                 _field("so far", money(snapshot.cost_so_far_usd)),
+                _field("today", money(snapshot.cost_today_usd)),
+                _field("this week", money(snapshot.cost_week_usd)),
+                _field("auto-stops", f"saved {money(snapshot.saved_week_usd)} this week"),
             ],
         ),
     )
