@@ -317,6 +317,9 @@ class UiConfig(_Section):
     #: A Textual theme ("textual-dark", "nord", ...), checked where the themes are known
     #: (``cmltui.ui.keymap``); the command palette's theme choice is written back here.
     theme: str = "textual-dark"
+    #: A terminated worker stays in the table this many days after its end, then is hidden
+    #: until the operator shows terminated workers (a key); 0 hides each one at once.
+    terminated_visible_days: float = Field(default=1, ge=0)
 
 
 class KeymapConfig(_Section):

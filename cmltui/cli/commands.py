@@ -27,7 +27,7 @@ from cmltui.cli.output import (
     zoned,
 )
 from cmltui.cli.policy import cmd_policy
-from cmltui.cli.resolve import describe, resolve
+from cmltui.cli.resolve import candidates_for, describe, resolve
 from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.domain.names import name_key, name_problem, normalize_name
 from cmltui.domain.plural import these
@@ -224,6 +224,18 @@ async def cmd_auto_stop(controller, args) -> int:
     return _report(await controller.set_auto_stop_opt_out(ids, args.setting == "off"))
 
 
+async def cmd_forget(controller, args) -> int:
+    """Remove terminated workers' records (their events stay in the audit trail). A name means
+    the terminated worker of that name first (a live one may have taken the name since)."""
+    workers = controller.workers()
+    terminated = [s for s in workers if s.status == CMLWorkerStatus.TERMINATED]
+    ids: list[str] = []
+    for token in args.workers:
+        pool = terminated if candidates_for(terminated, token) else workers
+        ids.extend(i for i in resolve(pool, [token]) if i not in ids)
+    return _report(await controller.forget_workers(ids))
+
+
 def _detail(data: dict[str, Any]) -> str:
     parts = []
     for key, value in data.items():
@@ -261,6 +273,7 @@ HEADLESS = {
     "events": cmd_events,
     "cost": cmd_cost,
     "auto-stop": cmd_auto_stop,
+    "forget": cmd_forget,
     "labs": cmd_labs,
     "lab": cmd_lab,
     "policy": cmd_policy,

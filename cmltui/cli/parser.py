@@ -148,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     auto_stop.add_argument("setting", choices=("on", "off"))
     auto_stop.add_argument("workers", nargs="+", metavar="NAME_OR_ID")
 
+    forget = commands.add_parser(
+        "forget",
+        help="remove terminated workers' records from the data file (their events stay in "
+        "the audit trail)",
+    )
+    forget.add_argument("workers", nargs="+", metavar="NAME_OR_ID")
+
     cost = commands.add_parser(
         "cost",
         help="per worker: hours billed, cost and what auto-stops saved (default: this week)",

@@ -212,6 +212,9 @@ class EngineService:
     async def set_policy(self, worker_ids: Sequence[str], change: PolicyChange) -> ActionResult:
         return await self.engine.run(self._controller.set_policy(list(worker_ids), change))
 
+    async def forget_workers(self, worker_ids: Sequence[str]) -> ActionResult:
+        return await self.engine.run(self._controller.forget_workers(list(worker_ids)))
+
     def on_engine(self, method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         """The controller's own method for one of ours (for a callable the engine awaits)."""
         if getattr(method, "__self__", None) is self:

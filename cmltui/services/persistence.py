@@ -7,12 +7,14 @@ state through ``ControllerBase``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from cmltui.domain.worker import CMLWorker
 from cmltui.services.controller_base import (
     ControllerBase,
 )
 from cmltui.services.snapshot import (
+    ActionResult,
     SourceHealth,
 )
 
@@ -81,6 +83,36 @@ class PersistenceMixin(ControllerBase):
             if self._workers.pop(worker_id, None) is not None:
                 self._pending_ids.discard(worker_id)
                 self._removed_ids.add(worker_id)
+
+    async def forget_workers(self, worker_ids: Sequence[str]) -> ActionResult:
+        """Remove terminated workers' records from the data file; their events, the audit
+        trail, stay. A worker that is not terminated is refused (terminate it first)."""
+        action = "forget"
+        if self.read_only:
+            return self._refuse_all(action, worker_ids, "read-only mode")
+        workers, refused = self._resolve(worker_ids)
+        done: list[str] = []
+        failed: list[str] = []
+        for worker in workers:
+            if not worker.is_terminated:
+                refused.append(
+                    f"{worker.name}: it is {worker.state.status}, not terminated; only a "
+                    "terminated worker's record can be forgotten (terminate it first)"
+                )
+                continue
+            async with self._commit_lock:
+                try:
+                    await self._repository.delete_async(worker.id, worker)
+                except Exception as err:  # the record stays, in memory and on disk
+                    failed.append(f"{worker.name}: {err}")
+                    continue
+            self._workers.pop(worker.id, None)
+            self._pending_ids.discard(worker.id)
+            self._removed_ids.add(worker.id)
+            log.info("%s forgot the record of %s (%s)", self.user, worker.name, worker.id)
+            done.append(worker.name)
+        self._publish()
+        return ActionResult(action, tuple(done), tuple(refused), tuple(failed))
 
     async def _forget(self, worker: CMLWorker) -> None:
         """Drop a worker's record (its events, the last ones included, stay in the trail)."""

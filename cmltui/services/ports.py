@@ -274,6 +274,9 @@ class FleetService(Protocol):
     async def set_policy(self, worker_ids: Sequence[str], change: PolicyChange) -> ActionResult:
         """Set the workers' own policy (idle threshold, schedule, maintenance, auto-stop)."""
 
+    async def forget_workers(self, worker_ids: Sequence[str]) -> ActionResult:
+        """Remove terminated workers' records (their events stay in the audit trail)."""
+
     def events_for(self, worker_id: str | None, limit: int = 200) -> list[CloudEvent]:
         """The audit trail (newest last), for one worker or all."""
 

@@ -7,6 +7,7 @@ kept and this process's *pending* changes (everything staged since its last writ
 top of them:
 
 * events are append-only: ours are renumbered after the disk's last sequence number;
+* a worker another process forgot (its record deleted) stays forgotten, whatever we changed;
 * a worker both processes changed is rebuilt from the disk's state plus our new events (the
   aggregate's state changes only by events, so this is the same as having applied them there);
   a worker only we changed takes our state; one only they changed takes theirs;
@@ -170,6 +171,10 @@ def merge(disk: Tables, ours: Tables, pending: PendingChanges) -> MergeResult:
         disk_doc_id = disk_index.get(worker_id)
         disk_doc = disk_workers.get(disk_doc_id) if disk_doc_id else None
         if disk_doc_id is None or disk_doc is None:
+            if base is not None:
+                # We had it from the disk and another process forgot it since: our copy is
+                # stale and never brings it back (its new events still reach the trail).
+                continue
             disk_workers[str(next_doc_id)] = our_doc
             disk_index[worker_id] = str(next_doc_id)
             next_doc_id += 1

@@ -106,6 +106,9 @@ class TinyDbWorkerRepository(SharedFileWrites, CMLWorkerRepository):
         #: Workers whose stored state another process changed (the controller rebases them).
         self._refreshed_ids: set[str] = set()
         self._removed_ids: set[str] = set()
+        #: Workers forgotten (here or by another process) while this store was open: a stale
+        #: copy saved later never brings one back (its events still reach the trail).
+        self._forgotten_ids: set[str] = set()
         opening: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if not read_only:
             check_data_folder(self.path)  # StoreFolderError: one line, nothing opened
@@ -281,7 +284,8 @@ class TinyDbWorkerRepository(SharedFileWrites, CMLWorkerRepository):
         deleted_ids = set(deleted_worker_ids)
         deleted = [wid for wid in deleted_ids if wid in self._worker_doc_ids]
         # Everything that can fail is computed before anything is changed or pulled.
-        kept = [w for w in workers if w.id not in deleted_ids]
+        not_kept = deleted_ids | self._forgotten_ids
+        kept = [w for w in workers if w.id not in not_kept]
         worker_docs = {w.id: w.state.model_dump(mode="json") for w in kept}
         states = {w.id: w.state.model_copy() for w in kept}
         staged_events: list[tuple[DomainEvent, dict[str, Any]]] = [
@@ -302,6 +306,7 @@ class TinyDbWorkerRepository(SharedFileWrites, CMLWorkerRepository):
                     known = self._states.get(worker_id)
                     self._pending.base_versions[worker_id] = known.version if known else None
             self._pending.deleted_ids.update(deleted)
+            self._forgotten_ids.update(deleted)
             self._pending.meta_keys.update(meta_updates)
             if worker_docs or deleted:
                 _apply_to_table(

@@ -38,6 +38,7 @@ class SharedFileWrites:
         _pending: PendingChanges
         _refreshed_ids: set[str]
         _removed_ids: set[str]
+        _forgotten_ids: set[str]
         _mutation_lock: threading.RLock
         _storage: AtomicJSONStorage
         _states: dict[str, CMLWorkerState]
@@ -177,10 +178,13 @@ class SharedFileWrites:
             }
             self._refreshed_ids |= changed
             self._removed_ids |= result.removed_ids
-            # Every merged document is rewritten below: all of it counts as ours now.
-            for wid in self._pending.base_versions:
+            self._forgotten_ids |= result.removed_ids
+            # Every merged document is rewritten below: all of it counts as ours now (a
+            # worker new to the disk stays new until a write has put it there).
+            for wid, base in self._pending.base_versions.items():
                 state = self._states.get(wid)
-                self._pending.base_versions[wid] = state.version if state else None
+                if base is not None:
+                    self._pending.base_versions[wid] = state.version if state else None
 
     def sync(self) -> None:
         """Catch up with what other processes wrote (a writer also writes what it holds)."""
@@ -207,7 +211,9 @@ class SharedFileWrites:
         for wid, state in self._states.items():
             if known.get(wid) != state.version:
                 self._refreshed_ids.add(wid)
-        self._removed_ids |= set(known) - set(self._states)
+        gone = set(known) - set(self._states)
+        self._removed_ids |= gone
+        self._forgotten_ids |= gone
 
     def take_refreshed(self) -> tuple[list[CMLWorkerState], set[str]]:
         """States another process changed since the last call, and workers it forgot."""

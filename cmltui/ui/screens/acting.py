@@ -146,6 +146,42 @@ class WorkerActions:
         )
 
     @mutating
+    def action_forget(self) -> None:
+        """Remove terminated workers' records (asked first); their events stay in the trail."""
+        targets = self._targets()
+        if not targets:
+            return self._nothing_selected()
+        kept = [t for t in targets if t.status != CMLWorkerStatus.TERMINATED]
+        targets = [t for t in targets if t.status == CMLWorkerStatus.TERMINATED]
+        if not targets:
+            self.notify(
+                "Nothing to forget: only a terminated worker's record can be forgotten "
+                "(terminate it first).",
+                severity="warning",
+            )
+            return
+        worker_ids = [t.id for t in targets]
+
+        def send(confirmed: bool | None = True) -> None:
+            if confirmed:
+                self._send("forget", lambda: self.fleet_app.service.forget_workers(worker_ids))
+
+        not_terminated = (
+            f" {plural(len(kept), 'worker')} not terminated {noun_form(len(kept), 'is', 'are')}"
+            " left alone."
+            if kept
+            else ""
+        )
+        self._ask_then(
+            f"Forget {plural(len(targets), 'terminated worker')}?",
+            targets,
+            "Forget",
+            send,
+            question="Removes each record below from the data file; its events stay in the "
+            "audit trail." + not_terminated,
+        )
+
+    @mutating
     def action_auto_stop(self) -> None:
         """Toggle the idle policy for the targets: opt them out unless all already are."""
         targets = self._targets()

@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from cmltui.services.snapshot import ChangeSet, WorkerSnapshot
+from cmltui.services.terminated_view import TerminatedView
 from cmltui.ui.actions import bindings_for
 from cmltui.ui.formatting import shown
 from cmltui.ui.screens.acting import WorkerActions
@@ -100,6 +101,15 @@ class MainScreen(WorkerActions, Screen[None]):
         self._update_sort_title()
 
     @property
+    def terminated(self) -> TerminatedView:
+        """Which terminated workers are hidden ([ui] terminated_visible_days, the ``t`` key)."""
+        view: TerminatedView | None = getattr(self, "_terminated_view", None)
+        if view is None:
+            view = TerminatedView(self.fleet_app.config.ui.terminated_visible_days)
+            self._terminated_view = view
+        return view
+
+    @property
     def filter_bar(self) -> Horizontal:
         return self.query_one("#filter-bar", Horizontal)
 
@@ -136,6 +146,7 @@ class MainScreen(WorkerActions, Screen[None]):
         if self.paused:
             self.missed_updates = True
         else:
+            change_set = self.terminated.filter(change_set, now)
             self.table.apply(change_set)
             self._refresh_detail_if(change_set)
             self.show_header(
@@ -168,6 +179,7 @@ class MainScreen(WorkerActions, Screen[None]):
             shown_count=self.table.row_count,
             marked_count=len(self.table.marked),
             hidden_marked_count=len(self.table.hidden_marked),
+            terminated_hidden_count=len(self.terminated.hidden_ids),
             **changes,  # type: ignore[arg-type]
         )
 
@@ -376,11 +388,33 @@ class MainScreen(WorkerActions, Screen[None]):
         self.app.push_screen(ErrorsScreen(errors, self.fleet_app.clock()))
 
     @guarded
+    def action_show_terminated(self) -> None:
+        """Show every terminated worker, or hide again those ended long enough ago."""
+        view = self.terminated
+        view.show_all = not view.show_all
+        if not self.paused:
+            now = self.fleet_app.clock()
+            current = view.filter(self.fleet_app.service.current(), now)
+            self.table.apply(current, full=True)
+            self.sync_detail()
+            self.show_header()
+        days = view.visible_days
+        limit = "at once" if days <= 0 else f"after {days:g} " + ("day" if days == 1 else "days")
+        self.notify(
+            "Terminated workers shown."
+            if view.show_all
+            else f"Terminated workers hidden {limit} ([ui] terminated_visible_days).",
+            timeout=3,
+        )
+
+    @guarded
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
         if not self.paused and self.missed_updates:
             self.missed_updates = False
-            current = self.fleet_app.service.current()
+            current = self.terminated.filter(
+                self.fleet_app.service.current(), self.fleet_app.clock()
+            )
             self.table.apply(current, full=True)
             self.show_detail(self.table.selected_id)
             self.show_header(
