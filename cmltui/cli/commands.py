@@ -31,6 +31,7 @@ from cmltui.cli.resolve import candidates_for, describe, resolve
 from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.domain.names import name_key, name_problem, normalize_name
 from cmltui.domain.plural import these
+from cmltui.services.connect import plan_connect, run_connect
 
 _LIST_COLUMNS = (
     "name",
@@ -236,6 +237,23 @@ async def cmd_forget(controller, args) -> int:
     return _report(await controller.forget_workers(ids))
 
 
+async def cmd_connect(controller, args) -> int:
+    """The worker's [connect] command on this terminal, with EC2's current addresses and CML's
+    current state; the exit code is the command's own (2 when it cannot be started)."""
+    await _refresh_ec2_for_action(controller)
+    await controller.refresh_cml()
+    worker_id = resolve(controller.workers(), [args.worker])[0]
+    worker = next(s for s in controller.workers() if s.id == worker_id)
+    plan = plan_connect(worker, controller.config)
+    if plan.refusal is not None:
+        raise CliError(f"cannot connect to {shown(worker.name)}: {plan.refusal}", EXIT_FAILED)
+    err(f"cmltui: connecting to {shown(worker.name)}: {plan.shown_command()}")
+    outcome = await run_connect(plan.argv)
+    if not outcome.ok:
+        err(f"cmltui: {shown(outcome.summary())}")
+    return outcome.exit_code
+
+
 def _detail(data: dict[str, Any]) -> str:
     parts = []
     for key, value in data.items():
@@ -273,6 +291,7 @@ HEADLESS = {
     "events": cmd_events,
     "cost": cmd_cost,
     "auto-stop": cmd_auto_stop,
+    "connect": cmd_connect,
     "forget": cmd_forget,
     "labs": cmd_labs,
     "lab": cmd_lab,

@@ -209,6 +209,16 @@ def _demo_regions() -> set[str]:
     return set(ec2_backends[DEFAULT_ACCOUNT_ID].regions)
 
 
+def _demo_connect(args: argparse.Namespace):
+    """``--demo --config FILE``: the demo runs on its own fleet and config, but takes the
+    ``[connect]`` section of FILE (to try a connect command on the demo's workers)."""
+    if not args.config:
+        return None
+    from cmltui.config import load_config
+
+    return load_config(args.config)[0].connect
+
+
 def _run(argv: list[str] | None) -> int:
     from cmltui.cli.parser import build_parser
 
@@ -225,7 +235,9 @@ def _run(argv: list[str] | None) -> int:
     if args.demo:
         from cmltui.demo.fleet import run_demo_dashboard
 
-        return run_demo_dashboard(workers=args.demo_workers, read_only=args.read_only)
+        return run_demo_dashboard(
+            workers=args.demo_workers, read_only=args.read_only, connect=_demo_connect(args)
+        )
     config, config_path, warnings = _load_config(args)
     for warning in warnings:
         err(f"warning: {shown(warning)}")

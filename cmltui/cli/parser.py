@@ -165,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--since", metavar="DATE", help="first local date counted")
     cost.add_argument("--until", metavar="DATE", help="last local date counted (until now)")
 
+    connect = commands.add_parser(
+        "connect",
+        help="run the [connect] command (ssh by default) for a worker on this terminal; "
+        "exits with the command's own status",
+    )
+    connect.add_argument("worker", metavar="NAME_OR_ID")
+
     events = commands.add_parser("events", help="the audit trail (times in UTC, marked Z)")
     events.add_argument("worker", nargs="?", metavar="NAME_OR_ID")
     events.add_argument("--json", action="store_true")

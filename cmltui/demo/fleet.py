@@ -21,7 +21,10 @@ from collections.abc import Coroutine
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cmltui.config import ConnectConfig
 
 DEMO_CML_USERNAME = "admin"
 #: Demo-only credentials, accepted by the fake CML server and nowhere else.
@@ -371,8 +374,13 @@ def serve_demo_fleet(
     return 0
 
 
-def run_demo_dashboard(*, workers: int = 8, read_only: bool = False) -> int:
-    """``cmltui --demo``: the dashboard on an in-process demo fleet, data in a temp folder."""
+def run_demo_dashboard(
+    *, workers: int = 8, read_only: bool = False, connect: ConnectConfig | None = None
+) -> int:
+    """``cmltui --demo``: the dashboard on an in-process demo fleet, data in a temp folder.
+
+    ``connect``: the ``[connect]`` section of ``--config`` (the demo's own config has none).
+    """
     from cmltui.config import load_config
     from cmltui.demo.fake_cml import DEMO_LICENSE_TOKEN
     from cmltui.launch import run_dashboard
@@ -380,4 +388,6 @@ def run_demo_dashboard(*, workers: int = 8, read_only: bool = False) -> int:
     print("Starting the demo fleet (moto + fake CML on 127.0.0.1)...", file=sys.stderr)
     with DemoFleet(workers=workers) as info:
         config, _, _ = load_config(info.config_path)
+        if connect is not None:
+            config = config.model_copy(update={"connect": connect})
         return run_dashboard(config, read_only=read_only, demo_licence_token=DEMO_LICENSE_TOKEN)

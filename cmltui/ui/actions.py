@@ -111,6 +111,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("refresh", "r", "r", "Refresh now", group="general", short="Refresh"),
     ActionSpec("copy_endpoint", "c", "c", "Copy the endpoint URL", group="general"),
+    ActionSpec(
+        "connect", "C", "C", "Connect to the worker (ssh)", group="general", short="Connect"
+    ),
     ActionSpec("events", "e", "e", "Event trail of the worker", group="general", short="Events"),
     ActionSpec("labs", "L", "L", "Labs of the worker: who uses it", group="general", short="Labs"),
     ActionSpec("errors", "E", "E", "Every current error, in full", group="general", short="Errors"),
