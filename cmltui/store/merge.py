@@ -100,6 +100,17 @@ def _by_worker_id(table: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def _subjects(events: dict[str, Any]) -> set[str]:
+    """The worker ids the events are about."""
+    subjects: set[str] = set()
+    for doc in events.values():
+        envelope = doc.get("envelope") if isinstance(doc, dict) else None
+        subject = envelope.get("subject") if isinstance(envelope, dict) else None
+        if isinstance(subject, str):
+            subjects.add(subject)
+    return subjects
+
+
 def _version(doc: Any) -> int | None:
     value = doc.get("version") if isinstance(doc, dict) else None
     return value if isinstance(value, int) else None
@@ -161,6 +172,7 @@ def merge(disk: Tables, ours: Tables, pending: PendingChanges) -> MergeResult:
     refreshed: set[str] = set()
     left_out: set[int] = set()
     next_doc_id = max((int(k) for k in disk_workers), default=0) + 1
+    with_events_on_disk: set[str] | None = None  # computed when first needed
     for worker_id, base in pending.base_versions.items():
         if worker_id in pending.deleted_ids:
             continue
@@ -171,9 +183,13 @@ def merge(disk: Tables, ours: Tables, pending: PendingChanges) -> MergeResult:
         disk_doc_id = disk_index.get(worker_id)
         disk_doc = disk_workers.get(disk_doc_id) if disk_doc_id else None
         if disk_doc_id is None or disk_doc is None:
-            if base is not None:
-                # We had it from the disk and another process forgot it since: our copy is
-                # stale and never brings it back (its new events still reach the trail).
+            if with_events_on_disk is None:
+                with_events_on_disk = _subjects(events)
+            if base is not None and worker_id in with_events_on_disk:
+                # We had it from the disk and another process forgot it since (its events
+                # stay, its record went): our copy is stale and never brings it back (its new
+                # events still reach the trail). No events at all: the file was lost, ours
+                # is the record.
                 continue
             disk_workers[str(next_doc_id)] = our_doc
             disk_index[worker_id] = str(next_doc_id)

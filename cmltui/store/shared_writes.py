@@ -39,6 +39,7 @@ class SharedFileWrites:
         _refreshed_ids: set[str]
         _removed_ids: set[str]
         _forgotten_ids: set[str]
+        _event_ids_by_worker: dict[str, dict[int, None]]
         _mutation_lock: threading.RLock
         _storage: AtomicJSONStorage
         _states: dict[str, CMLWorkerState]
@@ -178,7 +179,7 @@ class SharedFileWrites:
             }
             self._refreshed_ids |= changed
             self._removed_ids |= result.removed_ids
-            self._forgotten_ids |= result.removed_ids
+            self._forgotten_ids |= self._forgotten_among(result.removed_ids)
             # Every merged document is rewritten below: all of it counts as ours now (a
             # worker new to the disk stays new until a write has put it there).
             for wid, base in self._pending.base_versions.items():
@@ -213,7 +214,12 @@ class SharedFileWrites:
                 self._refreshed_ids.add(wid)
         gone = set(known) - set(self._states)
         self._removed_ids |= gone
-        self._forgotten_ids |= gone
+        self._forgotten_ids |= self._forgotten_among(gone)
+
+    def _forgotten_among(self, gone: set[str]) -> set[str]:
+        """The workers of ``gone`` another process forgot: their events are still on disk
+        (a lost file has none; what this process saves again is then the record)."""
+        return {wid for wid in gone if wid in self._event_ids_by_worker}
 
     def take_refreshed(self) -> tuple[list[CMLWorkerState], set[str]]:
         """States another process changed since the last call, and workers it forgot."""
