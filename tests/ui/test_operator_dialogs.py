@@ -276,7 +276,7 @@ async def test_help_screen_read_only_shows_the_note(tmp_path):
         await pilot.press("question_mark")
         await pilot.pause()
         text = dialog_text(app.screen)
-        assert ", a, P and T are off" in text
+        assert ", a, P, T and F are off" in text
         assert "Why: started with --read-only." in text
 
 
