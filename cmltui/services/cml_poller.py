@@ -46,7 +46,12 @@ class CmlPollerMixin(ControllerBase):
         ]
 
     def _set_cml_error(self, worker: CMLWorker, message: str | None) -> None:
+        """Record the outcome of a CML read: every path of a cycle ends here, so this is also
+        where the worker stops being "pending" (no answer yet since it last started)."""
         runtime = self._runtime_for(worker.id)
+        if not runtime.cml_answered:
+            runtime.cml_answered = True
+            self._touch(worker)
         if message is None:
             if runtime.cml_error is not None:
                 self._touch(worker)
