@@ -7,9 +7,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.events import Resize
+from textual.geometry import Region, Size
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
@@ -32,6 +37,13 @@ _SCROLLBAR_ALLOWANCE = 1
 _SIDE_BORDERS = 2
 #: Below this width the table drops its side borders (see ``WorkerTable.-flush`` in app.tcss).
 FLUSH_BELOW_WIDTH = 100
+#: Rows this far above and below the visible ones get their cells written too, so that a short
+#: scroll shows written rows at once (the rest are written as they come into view).
+FILL_MARGIN_ROWS = 10
+#: Rendered cells kept (a few screens of a wide table).
+CELL_CACHE_SIZE = 8000
+#: A row's cells before it is first in view (the mark cell is always real: it carries the id).
+_NOT_YET_WRITTEN = Text("")
 
 
 def compile_filter(text: str) -> re.Pattern[str] | None:
@@ -60,6 +72,14 @@ class WorkerTable(DataTable):
         self._name_width = COLUMNS_BY_KEY["name"].width
         #: The cells last written per row, so an update touches changed cells only.
         self._rendered: dict[str, dict[str, Text]] = {}
+        #: Rows whose cells are older than their snapshot. Only rows in view (and a margin) are
+        #: written (``_fill_visible``): at 1,000 rows, building every cell of every change set
+        #: was most of the UI's work; the rest are written when they scroll into view.
+        self._stale: set[str] = set()
+        #: Rendered cells, reused while the cell object is the same (see ``_render_cell``).
+        self._cell_lines: LRUCache[tuple[Any, ...], tuple[Any, list[list[Segment]]]] = LRUCache(
+            CELL_CACHE_SIZE
+        )
         #: The operator put the cursor on a worker (a key, a click, ``select_worker``): from then
         #: on it stays on that worker as rows come and sort. Before that it stays on the first
         #: row: at start-up workers arrive in any order, and the first to arrive is no choice.
@@ -139,6 +159,7 @@ class WorkerTable(DataTable):
         with self._table_moves_cursor():
             self.clear(columns=True)
         self._rendered.clear()
+        self._stale.clear()
         self.add_column(" ", width=MARK_WIDTH, key=MARK_COLUMN)
         for column in self._columns:
             label = Text(column.label, justify="right" if column.justify == "right" else "left")
@@ -148,6 +169,7 @@ class WorkerTable(DataTable):
                 self._add(snapshot)
         self._sort()
         self._reanchor(anchor)
+        self._fill_visible()
 
     def _content_width(self, column: Column) -> int:
         return self._name_width if column.key == "name" else column.width
@@ -186,14 +208,17 @@ class WorkerTable(DataTable):
         if needs_sort:
             self._sort()
         self._reanchor(anchor)
+        self._fill_visible()
 
-    def _cells(self, snapshot: WorkerSnapshot) -> dict[str, Text]:
+    def _cells(self, snapshot: WorkerSnapshot, *, only_mark: bool = False) -> dict[str, Text]:
         marked = snapshot.id in self.marked
         cells: dict[str, Text] = {
             MARK_COLUMN: SortableText(
                 "●" if marked else " ", worker_id=snapshot.id, style="bold magenta"
             )
         }
+        if only_mark:
+            return cells
         for column in self._columns:
             if column.key == "name":
                 cell = name_cell(snapshot, self._name_width)
@@ -208,11 +233,16 @@ class WorkerTable(DataTable):
         return cells
 
     def _add(self, snapshot: WorkerSnapshot) -> None:
-        cells = self._cells(snapshot)
+        """A new row with only its mark cell written (the sort needs it); ``_fill_visible``
+        writes the others once the row's place is known and in view."""
+        cells: dict[str, Text] = {key: _NOT_YET_WRITTEN for key in self.column_keys}
+        cells[MARK_COLUMN] = self._cells(snapshot, only_mark=True)[MARK_COLUMN]
         self._rendered[snapshot.id] = cells
+        self._stale.add(snapshot.id)
         self.add_row(*[cells[key] for key in (MARK_COLUMN, *self.column_keys)], key=snapshot.id)
 
     def _remove(self, worker_id: str) -> None:
+        self._stale.discard(worker_id)
         if self._rendered.pop(worker_id, None) is None:
             return
         try:
@@ -222,14 +252,8 @@ class WorkerTable(DataTable):
             pass
 
     def _update(self, snapshot: WorkerSnapshot, previous: WorkerSnapshot | None) -> bool:
-        """Write the cells that differ; return True when the sort column changed."""
-        old_cells = self._rendered[snapshot.id]
-        new_cells = self._cells(snapshot)
-        for key, cell in new_cells.items():
-            if old_cells.get(key) != cell:
-                # Fixed widths: never update_width=True (it re-measures the whole column).
-                self.update_cell(snapshot.id, key, cell)
-        self._rendered[snapshot.id] = new_cells
+        """Mark the row for writing (``_fill_visible``); True when the sort column changed."""
+        self._stale.add(snapshot.id)
         column = COLUMNS_BY_KEY.get(self.sort_column)
         if previous is None or column is None or column.sort_key is None:
             return True
@@ -356,6 +380,103 @@ class WorkerTable(DataTable):
             self._redraw_row(worker_id)
 
     def _redraw_row(self, worker_id: str) -> None:
+        if worker_id in self._rendered:
+            self._stale.add(worker_id)
+            self._fill_visible()
+
+    # -- writing the rows in view -------------------------------------------------------------
+
+    def _write_cells(self, worker_id: str) -> None:
+        """Write the row's cells that differ from what it shows."""
+        self._stale.discard(worker_id)
         snapshot = self.snapshots.get(worker_id)
-        if snapshot is not None and worker_id in self._rendered:
-            self._update(snapshot, snapshot)
+        old_cells = self._rendered.get(worker_id)
+        if snapshot is None or old_cells is None:
+            return
+        new_cells = self._cells(snapshot)
+        for key, cell in new_cells.items():
+            if old_cells.get(key) != cell:
+                # Fixed widths: never update_width=True (it re-measures the whole column).
+                self.update_cell(worker_id, key, cell)
+        self._rendered[worker_id] = new_cells
+
+    def _rows_in_view(self) -> range:
+        """Row indexes on screen, with FILL_MARGIN_ROWS either side (a screenful before the
+        first layout)."""
+        height = self.size.height or 60
+        top = int(self.scroll_y)
+        return range(
+            max(0, top - FILL_MARGIN_ROWS), min(self.row_count, top + height + FILL_MARGIN_ROWS)
+        )
+
+    def _fill_visible(self) -> None:
+        if not self._stale or not self.columns:
+            return
+        for index in self._rows_in_view():
+            try:
+                worker_id = self.coordinate_to_cell_key(Coordinate(index, 0)).row_key.value
+            except CellDoesNotExist:
+                continue
+            if worker_id in self._stale:
+                self._write_cells(worker_id)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._fill_visible()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Whatever moved a row into view (a scroll, a sort, a resize), it is written before it
+        # is painted: a row never shows cells older than its snapshot.
+        self._fill_visible()
+        return super().render_lines(crop)
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        """DataTable's cell render, reused while the cell object is unchanged.
+
+        DataTable keys its cell cache on a counter that every ``update_cell`` bumps, so one
+        changed cell re-renders every cell in view (~35 rows x 14 columns per frame while the
+        fleet refreshes). Our cells are replaced, never mutated, when they change: the cell
+        object itself says whether a render is still good. (Private API of the pinned Textual;
+        the screenshots in tests/ui cover it.)"""
+        if row_index < 0 or column_index < 0:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        if row_key is None or column_key is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        cell = self._data.get(row_key, {}).get(column_key)
+        key = (
+            row_key,
+            column_key,
+            row_index,
+            base_style,
+            width,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+        )
+        cached = self._cell_lines.get(key)
+        if cached is not None and cached[0] is cell:
+            return cached[1]
+        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        self._cell_lines[key] = (cell, lines)
+        return lines
+
+    def _update_dimensions(self, new_rows: Iterable[Any]) -> None:
+        """Every column has a fixed width and every row one line: nothing to measure.
+
+        DataTable measures each cell of each new row to size auto-width columns (ours are
+        fixed, so the result is unused); that cost ~0.5 s at 5,000 rows. Only the virtual size
+        is kept up to date. (Private API of the pinned Textual; tests/ui cover the table.)"""
+        width = sum(column.get_render_width(self) for column in self.columns.values())
+        header = self.header_height if self.show_header else 0
+        self.virtual_size = Size(width, self.row_count + header)
