@@ -199,9 +199,7 @@ def parse_days(spec: object) -> tuple[int, ...]:
     for item in items:
         first, dash, last = str(item).strip().lower().partition("-")
         if first not in DAY_NAMES or (dash and last not in DAY_NAMES):
-            raise ValueError(
-                f'be day names ({", ".join(DAY_NAMES)}) or a range like "mon-fri"'
-            )
+            raise ValueError(f'be day names ({", ".join(DAY_NAMES)}) or a range like "mon-fri"')
         start = DAY_NAMES.index(first)
         span = (DAY_NAMES.index(last) - start) % 7 if dash else 0
         days.update((start + step) % 7 for step in range(span + 1))

@@ -9,6 +9,7 @@ import pytest
 
 from cmltui.demo.fake_cml import FakeCmlServer
 from cmltui.demo.fake_cml.certs import generate_self_signed
+from cmltui.demo.fake_cml.labs import STARTED, STOPPED
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
 from tests.reliability.helpers import by_name, errors_by_source, with_cml
 
@@ -100,8 +101,16 @@ async def test_a_broken_controller_shows_its_error_on_that_worker_only(
 )
 async def test_one_bad_endpoint_spoils_only_its_own_figures(fleet, path, message):
     controller, sick_key, well_key = await _pair(fleet)
-    fleet.cml.worker(sick_key).set_faults(malformed_json=True, only_paths=frozenset({path}))
+    sick_cml = fleet.cml.worker(sick_key)
+    sick_cml.set_faults(malformed_json=True, only_paths=frozenset({path}))
+    # A lean cycle reads the labs only when the feed names a lab event: its owner restarts
+    # the running lab (the active count stays 1 either way).
+    running = next(lab for lab in sick_cml.labs_snapshot() if lab.running)
+    sick_cml.set_lab_state(running.id, STOPPED)
+    sick_cml.set_lab_state(running.id, STARTED)
+    requests_before = sick_cml.counters.requests_by_path["labs"]
     sick = await _cml_cycle_keeps_well_updating(fleet, controller, well_key)
+    assert sick_cml.counters.requests_by_path["labs"] > requests_before  # labs were asked
     assert sick.service_status == CMLServiceStatus.AVAILABLE  # it answers; one part is bad
     assert sick.last_error is not None and message in sick.last_error
     # What the other calls brought still arrived.
