@@ -105,7 +105,7 @@ async def test_read_only_refuses_the_form_with_the_reason(tmp_path):
 
 def test_field_problems_for_maintenance_order_and_format():
     values = {"idle": "", "schedule": "", "maintenance_from": "x", "maintenance_until": ""}
-    assert field_problems(values, ())["maintenance_from"] == "a time like 2026-03-10 18:00"
+    assert field_problems(values, ())["maintenance_from"] == "a local time: YYYY-MM-DD HH:MM"
     values |= {"maintenance_from": "2026-03-10 22:00", "maintenance_until": "2026-03-10 18:00"}
     assert field_problems(values, ()) == {"maintenance_until": "must be after the start"}
     assert field_problems(values | {"maintenance_until": ""}, ()) == {

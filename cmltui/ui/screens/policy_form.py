@@ -54,7 +54,7 @@ def field_problems(values: dict[str, str], known_schedules: Sequence[str]) -> di
         try:
             times[field] = _instant(text)
         except ValueError:
-            problems[field] = "a time like 2026-03-10 18:00"
+            problems[field] = "a local time: YYYY-MM-DD HH:MM"
     has_from, has_until = (
         bool(values["maintenance_from"].strip()),
         bool(values["maintenance_until"].strip()),
@@ -102,7 +102,7 @@ class PolicyScreen(Dialog[ActionResult | None]):
             yield Static(title, classes="dialog-title")
             yield Static(
                 Text(
-                    "Empty: the schedule's or the global setting applies. "
+                    "Empty: the schedule's or the global setting applies; times are local. "
                     "Only the fields you change are sent.",
                     style="dim",
                 )
@@ -110,8 +110,8 @@ class PolicyScreen(Dialog[ActionResult | None]):
             for field, label, hint in (
                 ("idle", "Idle minutes", "default"),
                 ("schedule", "Schedule", ", ".join(self.known_schedules) or "none configured"),
-                ("maintenance_from", "Maintenance from", "2026-03-10 18:00"),
-                ("maintenance_until", "Maintenance until", "2026-03-10 22:00"),
+                ("maintenance_from", "Maintenance from", "YYYY-MM-DD HH:MM"),
+                ("maintenance_until", "Maintenance until", "YYYY-MM-DD HH:MM"),
             ):
                 with Horizontal(classes="form-row"):
                     yield Static(label, classes="form-label")
