@@ -374,6 +374,14 @@ def serve_demo_fleet(
     return 0
 
 
+def demo_connect(default: ConnectConfig) -> ConnectConfig:
+    """The demo's ``[connect]``: the stand-in that says what a real command would run (the
+    demo's instances have made-up addresses)."""
+    standin = [sys.executable, "-m", "cmltui.demo.connect_standin"]
+    command = [*standin, "{name}", "{username}", "{host}"]
+    return default.model_copy(update={"command": command})
+
+
 def run_demo_dashboard(
     *, workers: int = 8, read_only: bool = False, connect: ConnectConfig | None = None
 ) -> int:
@@ -388,6 +396,5 @@ def run_demo_dashboard(
     print("Starting the demo fleet (moto + fake CML on 127.0.0.1)...", file=sys.stderr)
     with DemoFleet(workers=workers) as info:
         config, _, _ = load_config(info.config_path)
-        if connect is not None:
-            config = config.model_copy(update={"connect": connect})
+        config = config.model_copy(update={"connect": connect or demo_connect(config.connect)})
         return run_dashboard(config, read_only=read_only, demo_licence_token=DEMO_LICENSE_TOKEN)

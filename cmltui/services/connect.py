@@ -17,6 +17,7 @@ import shlex
 import signal
 import string
 import subprocess
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,13 @@ class ConnectPlan:
     def shown_command(self) -> str:
         """The command as a person would type it (quoted), with unsafe characters escaped."""
         return visible(shlex.join(self.argv))
+
+    def banner(self) -> str:
+        """What the terminal shows before the command's own output."""
+        return (
+            f"cmltui: connecting to {visible(self.worker_name)}: {self.shown_command()}\n"
+            "(the dashboard comes back when this command ends; Ctrl-C is the command's)"
+        )
 
 
 def _address(text: str | None) -> str | None:
@@ -193,11 +201,19 @@ class ConnectOutcome:
         return self.exit_status
 
 
-def run_connect_blocking(argv: Sequence[str]) -> ConnectOutcome:
+def run_connect_blocking(argv: Sequence[str], banner: str | None = None) -> ConnectOutcome:
     """Run the command on this process's terminal and wait for it (call from a worker thread).
 
     No shell: ``argv`` is exec'd as it is. The command inherits stdin, stdout and stderr.
+    ``banner`` is written to the terminal first: ssh says nothing while it connects, and an
+    operator facing a blank screen cannot tell a slow host from a hang.
     """
+    if banner:
+        terminal = sys.__stderr__
+        if terminal is not None:
+            with contextlib.suppress(OSError, ValueError):
+                terminal.write(banner + "\n")
+                terminal.flush()
     program = os.path.basename(argv[0])
     shown_program = visible(argv[0])
     fix = "install it or change [connect] command"
@@ -239,7 +255,7 @@ def keys_to_the_command() -> Iterator[None]:
                 loop.remove_signal_handler(signum)
 
 
-async def run_connect(argv: Sequence[str]) -> ConnectOutcome:
+async def run_connect(argv: Sequence[str], banner: str | None = None) -> ConnectOutcome:
     """Run the command in a worker thread (the event loop goes on) and return how it ended."""
     with keys_to_the_command():
-        return await asyncio.to_thread(run_connect_blocking, argv)
+        return await asyncio.to_thread(run_connect_blocking, argv, banner)

@@ -15,14 +15,16 @@ from textual.app import App, SuspendNotSupported
 from cmltui.services.connect import ConnectOutcome, run_connect
 
 
-async def connect_in_terminal(app: App[object], argv: Sequence[str]) -> ConnectOutcome | None:
-    """Run ``argv`` on the app's terminal; None when the app has no terminal to lend (headless
-    tests, a web driver)."""
+async def connect_in_terminal(
+    app: App[object], argv: Sequence[str], banner: str | None = None
+) -> ConnectOutcome | None:
+    """Run ``argv`` on the app's terminal, ``banner`` first; None when the app has no terminal
+    to lend (headless tests, a web driver)."""
     if app.is_headless:
         return None
     try:
         with app.batch_update(), app.suspend():
-            outcome = await run_connect(argv)
+            outcome = await run_connect(argv, banner)
     except SuspendNotSupported:
         return None
     app.screen.refresh(layout=True)

@@ -387,7 +387,7 @@ class MainScreen(WorkerActions, Screen[None]):
 
     async def _connect(self, plan: ConnectPlan) -> None:
         try:
-            outcome = await connect_in_terminal(self.app, plan.argv)
+            outcome = await connect_in_terminal(self.app, plan.argv, plan.banner())
         except Exception as err:
             self.fleet_app.log_unexpected(err, doing="connect")
             return
