@@ -6,8 +6,9 @@ import uuid
 
 import pytest
 
+from cmltui.aws.dto import WORKER_ID_TAG
 from cmltui.aws.errors import AmiNotFoundError, InstanceNotFoundError, InvalidStateError
-from cmltui.aws.gateway import WORKER_ID_TAG, AwsGateway
+from cmltui.aws.gateway import AwsGateway
 from cmltui.config import Config
 from cmltui.domain.enums import CMLWorkerStatus
 from tests.fixtures.moto_fixtures import CML_AMI_NAME

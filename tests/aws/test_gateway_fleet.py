@@ -8,11 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from cmltui.aws.gateway import (
-    METRIC_QUERIES_PER_CALL,
-    WORKER_ID_TAG,
-    AwsGateway,
-)
+from cmltui.aws.dto import WORKER_ID_TAG
+from cmltui.aws.gateway import AwsGateway
+from cmltui.aws.gateway_metrics import METRIC_QUERIES_PER_CALL
 from cmltui.demo.moto_server import set_instance_state
 from cmltui.domain.clock import utc_now
 from cmltui.domain.enums import CMLWorkerStatus

@@ -116,7 +116,7 @@ def test_any_config_document_is_a_config_or_a_config_error(document):
 
 
 def _fill_tag(value: str) -> str:
-    from cmltui.aws.gateway import _format_tag_value
+    from cmltui.aws.gateway_launch import _format_tag_value
 
     return _format_tag_value(value, worker_id="w-1", name="cml-1")
 

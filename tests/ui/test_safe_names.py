@@ -135,7 +135,7 @@ async def test_a_terminal_escape_in_a_remote_name_is_typed_back_on_the_real_cont
 ):
     """An instance named in EC2 by someone else (a C1 CSI and a bidi override in its Name tag)
     comes in with the fleet; the operator terminates it by typing what the dialog shows."""
-    from cmltui.aws.gateway import WORKER_ID_TAG
+    from cmltui.aws.dto import WORKER_ID_TAG
     from cmltui.domain.enums import CMLWorkerStatus
 
     fleet = await make_fleet([("keeper", "us-east-1", 0)])
