@@ -3,21 +3,25 @@
 Login is lazy, the JWT is cached and renewed shortly before its ``exp`` and once on any 401
 (under a lock, so concurrent 401s cause a single login). Every failure leaves a public method
 as one of ``cmltui.cml.errors``' typed errors with a short reason, never anything else.
+
+Parts in their own modules, mixed in: ``auth`` (login, token renewal, the authenticated send),
+``licence_calls`` (licensing, register, deregister) and ``lab_calls`` (the labs screen's calls).
+This module keeps construction, counters, the bounded ``_call``, the fleet cycle's reads
+(system information and stats, labs, telemetry events) and ``aclose``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from cmltui.cml.auth import PasswordSource, TokenAuth
 from cmltui.cml.errors import (
-    CmlAuthError,
     CmlBadResponseError,
     CmlError,
     CmlTimeoutError,
@@ -25,29 +29,23 @@ from cmltui.cml.errors import (
     CmlUnreachableError,
 )
 from cmltui.cml.lab_calls import LabCalls
+from cmltui.cml.licence_calls import LicenceCalls
 from cmltui.cml.models import (
     ActivityCursor,
     CmlActivityEvent,
     CmlLab,
-    CmlLicensing,
     CmlSystemInfo,
     CmlSystemStats,
-    LicenseDeregistrationResult,
-    LicenseRegistrationResult,
 )
 from cmltui.cml.transport import decode_json, raise_for_status, transport_error, typed_errors
 from cmltui.cml.wire import (
     TelemetryEvent,
-    error_reason,
     parse_events,
     parse_lab,
     parse_lab_ids,
-    parse_licensing,
     parse_system_info,
     parse_system_stats,
-    parse_token,
     shorten,
-    token_times,
 )
 from cmltui.config import CmlConfig
 from cmltui.domain.clock import Clock, utc_now
@@ -79,13 +77,9 @@ ACTIVITY_CATEGORIES = frozenset(
 )
 #: user_activity of the built-in admin (automation, including cmltui itself) is not activity.
 AUTOMATION_USER_PREFIX = "00000000-0000-"
-#: Renew a token this long before its exp at most (10 % of its lifetime for short ones).
-MAX_RENEWAL_MARGIN_SECONDS = 30.0
-
-PasswordSource = Callable[[], str | None]
 
 
-class CmlApiClient(LabCalls):
+class CmlApiClient(TokenAuth, LicenceCalls, LabCalls):
     """The ``CmlClient`` of one worker (see ``cmltui.services.ports``).
 
     Normally made by ``CmlApiClientPool.client_for``; ``verify`` is the pool's shared SSL
@@ -207,92 +201,12 @@ class CmlApiClient(LabCalls):
                 f"{what}: {type(err).__name__}: {shorten(str(err), 80)}"
             ) from err
 
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        params: dict[str, str] | None,
-        body: dict[str, Any],
-        *,
-        auth: bool,
-        what: str,
-    ) -> httpx.Response:
-        if not auth:
-            return await self._http.request(method, path, params=params, **body)
-        token = await self._current_token()
-        response = await self._http.request(
-            method, path, params=params, headers={"Authorization": f"Bearer {token}"}, **body
-        )
-        if response.status_code != 401:
-            return response
-        token = await self._relogin(stale_token=token)
-        response = await self._http.request(
-            method, path, params=params, headers={"Authorization": f"Bearer {token}"}, **body
-        )
-        if response.status_code == 401:
-            raise CmlAuthError(
-                f"{what}: unauthorized after re-login ({error_reason(response)})", status_code=401
-            )
-        return response
-
-    # ------------------------------------------------------------------ authentication
-    def _token_is_fresh(self) -> bool:
-        if self._token is None:
-            return False
-        return self._renew_at is None or self._clock() < self._renew_at
-
-    async def _current_token(self) -> str:
-        if self._token is not None and self._token_is_fresh():
-            return self._token
-        async with self._login_lock:
-            if self._token is not None and self._token_is_fresh():
-                return self._token
-            return await self._login()
-
-    async def _relogin(self, *, stale_token: str) -> str:
-        async with self._login_lock:
-            # Another request already replaced the token while this one waited.
-            if self._token is not None and self._token != stale_token and self._token_is_fresh():
-                return self._token
-            self._token = None
-            return await self._login()
-
-    async def _login(self) -> str:
-        password = self._password()
-        if not password:
-            raise CmlAuthError(f"login: no CML password (set ${self._settings.password_env})")
-        response = await self._http.post(
-            "authenticate", json={"username": self._settings.username, "password": password}
-        )
-        if response.status_code == 403:
-            raise CmlAuthError(f"login refused: {error_reason(response)}", status_code=403)
-        raise_for_status(response, "login")
-        token = parse_token(decode_json(response, "login"))
-        issued_at, expires_at = token_times(token)
-        self._renew_at = None
-        if expires_at is not None:
-            lifetime = expires_at - issued_at if issued_at is not None else None
-            margin = MAX_RENEWAL_MARGIN_SECONDS
-            if lifetime is not None and lifetime > 0:
-                margin = min(margin, lifetime * 0.1)
-            try:
-                self._renew_at = datetime.fromtimestamp(expires_at - margin, UTC)
-            except (OverflowError, OSError, ValueError):
-                self._renew_at = None
-        self._token = token
-        return token
-
     @property
     def labs_may_have_changed(self) -> bool:
         """True when the labs list should be read again this cycle: never read yet, a lab
         event named a lab since, or lab events cannot be trusted (the activity feed unread or
         failing, or a lab event without a lab id)."""
         return not self._labs_read_once or not self._lab_events_trusted or bool(self._stale_lab_ids)
-
-    @property
-    def licence_may_have_changed(self) -> bool:
-        """True when a ``license_info`` telemetry event arrived since the last licence read."""
-        return self._licence_event_seen
 
     # ------------------------------------------------------------------ calls
     @typed_errors
@@ -362,89 +276,6 @@ class CmlApiClient(LabCalls):
         self._lab_titles.update((lab.id, lab.title) for lab in self._lab_cache.values())
         self._labs_read_once = True
         return list(self._lab_cache.values())
-
-    @typed_errors
-    async def licensing(self) -> CmlLicensing:
-        response = await self._call("GET", "licensing", what="licensing")
-        raise_for_status(response, "licensing")
-        licensing = parse_licensing(decode_json(response, "licensing"))
-        self._licence_event_seen = False
-        return licensing
-
-    @typed_errors
-    async def register_license(
-        self, token: str, *, reregister: bool = False
-    ) -> LicenseRegistrationResult:
-        """POST the token, then poll ``licensing`` until it is registered, failed, or the
-        configured time limit passes. 400/409 from the POST are a failure with CML's reason."""
-        what = "licence registration"
-        response = await self._call(
-            "POST",
-            "licensing/registration",
-            what=what,
-            json_body={"token": token, "reregister": reregister},
-        )
-        if response.status_code in (400, 409):
-            return LicenseRegistrationResult(outcome="failed", reason=error_reason(response))
-        raise_for_status(response, what)
-        return await self._wait_for_registration()
-
-    async def _wait_for_registration(self) -> LicenseRegistrationResult:
-        limit = self._settings.license_timeout_seconds
-        latest: CmlLicensing | None = None
-        last_error: str | None = None
-        try:
-            async with asyncio.timeout(limit):
-                while True:
-                    await asyncio.sleep(self._settings.license_poll_seconds)
-                    try:
-                        latest = await self.licensing()
-                    except CmlAuthError:
-                        raise
-                    except CmlError as err:  # a transient failure while polling: keep polling
-                        last_error = err.reason
-                        continue
-                    registration = (latest.registration_status or "").upper()
-                    authorization = (latest.authorization_status or "").upper()
-                    if registration == "COMPLETED" and authorization in (
-                        "IN_COMPLIANCE",
-                        "AUTHORIZED",
-                    ):
-                        return LicenseRegistrationResult(outcome="registered", licensing=latest)
-                    if registration in ("FAILED", "RETRY_IN_PROGRESS"):
-                        return LicenseRegistrationResult(
-                            outcome="failed",
-                            licensing=latest,
-                            reason=latest.failure_reason or f"registration {registration}",
-                        )
-                    last_error = None
-        except TimeoutError:
-            state = latest.registration_status if latest else "unknown"
-            reason = last_error or f"still {state} after {limit:g} s"
-            return LicenseRegistrationResult(outcome="timeout", licensing=latest, reason=reason)
-
-    @typed_errors
-    async def deregister_license(self) -> LicenseDeregistrationResult:
-        """204 deregistered; 202 deregistered locally only; 400 was not registered; 409 busy."""
-        what = "licence deregistration"
-        response = await self._call("DELETE", "licensing/deregistration", what=what)
-        code = response.status_code
-        if code == 202:
-            return LicenseDeregistrationResult(
-                outcome="local-only",
-                status_code=code,
-                reason="deregistered locally; the licensing server was not told",
-            )
-        if code == 400:
-            return LicenseDeregistrationResult(
-                outcome="not-registered", status_code=code, reason=error_reason(response)
-            )
-        if code == 409:
-            return LicenseDeregistrationResult(
-                outcome="busy", status_code=code, reason=error_reason(response)
-            )
-        raise_for_status(response, what)
-        return LicenseDeregistrationResult(outcome="deregistered", status_code=code)
 
     @typed_errors
     async def new_activity_events(self) -> list[CmlActivityEvent]:
