@@ -7,6 +7,7 @@ from typing import Any
 from cmltui.aws.dto import CMLWorkerInstanceDto
 from cmltui.aws.errors import AwsRequestError
 from cmltui.domain.enums import status_from_ec2_state
+from cmltui.domain.names import visible
 
 
 def tags_to_dict(tags: list[dict[str, str]] | None) -> dict[str, str]:
@@ -30,7 +31,11 @@ def instance_to_dto(
         return _instance_to_dto(raw, region=region, ami_name=ami_name)
     except (AttributeError, KeyError, TypeError, ValueError) as err:  # ValidationError too
         instance_id = raw.get("InstanceId") if isinstance(raw, dict) else None
-        what = f"instance {instance_id}" if isinstance(instance_id, str) else "an instance"
+        what = (
+            f"instance {visible(instance_id)}"  # remote text: shown escaped
+            if isinstance(instance_id, str) and instance_id
+            else "an instance"
+        )
         raise AwsRequestError(
             f"{region}: unexpected answer from AWS for {what} ({type(err).__name__})",
             region=region,
@@ -40,8 +45,12 @@ def instance_to_dto(
 def _instance_to_dto(
     raw: dict[str, Any], *, region: str, ami_name: str | None
 ) -> CMLWorkerInstanceDto:
+    instance_id = raw["InstanceId"]
+    if not isinstance(instance_id, str) or not instance_id.strip():
+        # Nothing could be asked of or done to it: a bad record, not a worker.
+        raise ValueError("an instance without an id")
     return CMLWorkerInstanceDto(
-        aws_instance_id=raw["InstanceId"],
+        aws_instance_id=instance_id,
         region=region,
         ami_id=raw.get("ImageId") or None,
         ami_name=ami_name,
