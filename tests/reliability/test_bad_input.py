@@ -302,6 +302,7 @@ ec2_instances = st.fixed_dictionaries(
 @example({"InstanceId": "i-1", "State": {"Name": 16}})
 @example({"InstanceId": "i-1", "Tags": ["Key"]})
 @example({"State": {"Name": "running"}})
+@example({"InstanceId": ""})
 def test_ec2_instances_with_missing_or_odd_fields(raw):
     try:
         dto = instance_to_dto(raw, region="us-east-1")
