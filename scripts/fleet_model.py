@@ -83,13 +83,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from cmltui.demo.fake_cml import DEMO_PASSWORD, FakeCmlServer
     from cmltui.demo.moto_server import MotoServer
-    from tests.reliability.fleet_machine import (
-        FIXED_DEFECTS,
-        KNOWN_DEFECTS,
-        FleetModel,
-        Parts,
-        Stats,
-    )
+    from tests.reliability.fleet_harness import Parts, Stats
+    from tests.reliability.fleet_machine import FleetModel
+    from tests.reliability.fleet_world import FIXED_DEFECTS, KNOWN_DEFECTS
 
     unknown = set(args.check) - KNOWN_DEFECTS - FIXED_DEFECTS
     if unknown:

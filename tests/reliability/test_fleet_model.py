@@ -30,13 +30,7 @@ from cmltui.demo.moto_server import MotoServer
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
 from cmltui.services.snapshot import ActionResult, SourceHealth
 from tests.fixtures.cml_fixtures import CML_TEST_PASSWORD_ENV
-from tests.reliability.fleet_machine import (
-    MANAGED_KEY,
-    REGIONS,
-    FleetModel,
-    Instance,
-    Parts,
-    Stats,
+from tests.reliability.fleet_checks import (
     check_action,
     check_bindings,
     check_create,
@@ -49,6 +43,9 @@ from tests.reliability.fleet_machine import (
     check_terminated_alive,
     check_untouched,
 )
+from tests.reliability.fleet_harness import Parts, Stats
+from tests.reliability.fleet_machine import FleetModel
+from tests.reliability.fleet_world import MANAGED_KEY, REGIONS, Instance
 
 EAST, WEST = REGIONS
 
@@ -310,7 +307,7 @@ def test_check_create_fails_on_a_bad_name_accepted_or_a_good_one_refused():
 
 
 # ---------------------------------------------------------------------------- defects found
-# Each is a defect the machine found (FIXED_DEFECTS in fleet_machine.py), now fixed: the machine
+# Each is a defect the machine found (FIXED_DEFECTS in fleet_world.py), now fixed: the machine
 # guards them too (KNOWN_DEFECTS is empty), and these tests reproduce each one directly.
 
 
