@@ -158,6 +158,33 @@ class ImportScreen(Dialog[list[DiscoveredInstance] | None]):
         self.close(None)
 
 
+_TELEMETRY_TYPE = "cmltui.worker.telemetry-updated.v1"
+
+
+def trail_lines(events: Sequence[CloudEvent]) -> list[Text]:
+    """One line per event, except that a run of telemetry updates (one per CML cycle, most of
+    a trail) is one line: its first and last time, how many, and the last one's figures."""
+    lines: list[Text] = []
+    index = 0
+    while index < len(events):
+        end = index
+        while end + 1 < len(events) and events[end + 1].type == events[index].type:
+            end += 1
+        if events[index].type != _TELEMETRY_TYPE or end == index:
+            lines.extend(describe_event(event) for event in events[index : end + 1])
+        else:
+            last = describe_event(events[end])
+            line = Text(no_wrap=True)
+            line.append(events[index].time.strftime("%m-%d %H:%M:%S"), style="dim")
+            line.append(events[end].time.strftime("–%H:%M:%S "), style="dim")
+            line.append(f"{end - index + 1} × ", style="bold")
+            # The last update's kind and figures: what it said most recently.
+            line.append_text(last[len(events[end].time.strftime("%m-%d %H:%M:%S ")) :])
+            lines.append(line)
+        index = end + 1
+    return lines
+
+
 class EventTrailScreen(Dialog[None]):
     """The audit trail of one worker (newest last), as recorded by the controller."""
 
@@ -169,7 +196,7 @@ class EventTrailScreen(Dialog[None]):
         self.events = list(events)
 
     def compose(self) -> ComposeResult:
-        lines = [describe_event(event) for event in self.events]
+        lines = trail_lines(self.events)
         with Vertical(classes="dialog-box wide tall"):
             heading = Text("Event trail: ", style="bold")
             heading.append_text(plain(self.title_text, "bold"))
