@@ -15,7 +15,7 @@ import string
 import tomllib
 from datetime import date, time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
@@ -312,6 +312,25 @@ class LogConfig(_Section):
     backup_count: int = Field(default=3, ge=1, le=100)
 
 
+class StoreConfig(_Section):
+    #: "tinydb": the data file in data_dir (one operator); "dynamodb": a shared table (a team).
+    backend: Literal["tinydb", "dynamodb"] = "tinydb"
+    #: The DynamoDB table (``cmltui store init`` creates it).
+    table: str = Field(default="cmltui", pattern=r"^[A-Za-z0-9_.-]{3,255}$")
+    #: The table's region; unset = the first of ``regions``.
+    region: str | None = None
+
+    @field_validator("region")
+    @classmethod
+    def _region_shape(cls, value: str | None) -> str | None:
+        if value is not None:
+            problem = region_problem(value.strip())
+            if problem:
+                raise ValueError(problem)
+            return value.strip()
+        return value
+
+
 class UiConfig(_Section):
     #: A Textual theme ("textual-dark", "nord", ...), checked where the themes are known
     #: (``cmltui.ui.keymap``); the command palette's theme choice is written back here.
@@ -426,6 +445,7 @@ class Config(_Section):
     schedules: SchedulesConfig = SchedulesConfig()
     cost: CostConfig = CostConfig()
     log: LogConfig = LogConfig()
+    store: StoreConfig = StoreConfig()
     ui: UiConfig = UiConfig()
     keymap: KeymapConfig = KeymapConfig()
     connect: ConnectConfig = ConnectConfig()

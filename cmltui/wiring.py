@@ -52,12 +52,22 @@ def build_runtime(
 
     session = _boto3_session(config)  # a configuration error stops here, before the store
     viewer = read_only or config.read_only
-    if viewer:  # a viewer never writes; it still needs a folder to read from
+    if (
+        viewer and config.store.backend == "tinydb"
+    ):  # a viewer never writes; it still needs a folder to read from
         blocker = blocking_file(config.data_path)
         if blocker is not None:
             raise StoreFolderError(config.data_path, f"{blocker} is a file, not a folder")
-    # A read-only viewer opens the data file read-only: it never writes it (issue 12).
-    store = open_store(config.data_path, clock=clock, read_only=viewer)
+    store: object
+    if config.store.backend == "dynamodb":  # a team's shared table (issue 17)
+        from cmltui.store.dynamodb import DynamoDbWorkerRepository
+        from cmltui.store.dynamodb_schema import dynamodb_client
+
+        client = dynamodb_client(session, config)
+        store = DynamoDbWorkerRepository(client, config.store.table, clock=clock, read_only=viewer)
+    else:
+        # A read-only viewer opens the data file read-only: it never writes it (issue 12).
+        store = open_store(config.data_path, clock=clock, read_only=viewer)
     gateway = AwsGateway(config, session=session)
     pool = CmlApiClientPool(config, password=cml_password, clock=clock)
     controller = FleetController(
@@ -72,6 +82,11 @@ def _is_loopback_endpoint(url: str | None) -> bool:
         return False
     host = urlparse(url).hostname or ""
     return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def boto3_session(config: Config):
+    """The boto3 session every AWS client of this process uses (EC2, CloudWatch, DynamoDB)."""
+    return _boto3_session(config)
 
 
 def _boto3_session(config: Config):

@@ -1,4 +1,6 @@
-"""The TinyDB repository: every query, batch writes, the audit trail, meta values, reopening."""
+"""The TinyDB repository: what is its own (one write per save, the file, meta values, retention,
+reopening). The queries and the rest of the repository contract run against both stores in
+``test_repository_contract.py``."""
 
 from __future__ import annotations
 
@@ -37,70 +39,6 @@ def fleet(store, frozen_clock):
     ]
     store.save_many(workers)
     return workers
-
-
-async def test_get_all_and_by_id_return_the_saved_state(store, fleet):
-    loaded = await store.get_all_async()
-    assert _ids(loaded) == _ids(fleet)
-    for worker in fleet:
-        again = await store.get_by_id_async(worker.id)
-        assert again is not None
-        assert again.state == worker.state
-        assert again.uncommitted_events == ()
-    assert await store.get_by_id_async("nope") is None
-
-
-async def test_get_by_aws_instance_id(store, fleet):
-    found = await store.get_by_aws_instance_id_async("i-idle")
-    assert found is not None and found.id == "idle-long"
-    assert await store.get_by_aws_instance_id_async("i-missing") is None
-
-
-async def test_get_by_status_and_active(store, fleet):
-    running = await store.get_by_status_async(CMLWorkerStatus.RUNNING)
-    assert _ids(running) == ["busy", "idle-long", "idle-short"]
-    assert _ids(await store.get_by_status_async(CMLWorkerStatus.STOPPED)) == ["stopped"]
-    assert await store.get_by_status_async(CMLWorkerStatus.PENDING) == []
-    active = await store.get_active_workers_async()
-    assert _ids(active) == ["busy", "idle-long", "idle-short", "stopped"]
-
-
-async def test_get_idle_workers_follows_the_injected_clock(store, fleet, frozen_clock):
-    # Only running workers with no lab and activity older than the threshold are idle.
-    assert _ids(await store.get_idle_workers_async(30)) == ["idle-long"]
-    assert _ids(await store.get_idle_workers_async(5)) == ["idle-long", "idle-short"]
-    assert await store.get_idle_workers_async(60) == []
-    frozen_clock.advance(minutes=20)
-    assert _ids(await store.get_idle_workers_async(30)) == ["idle-long", "idle-short"]
-
-
-async def test_loaded_workers_are_copies(store, fleet):
-    first = await store.get_by_id_async("idle-long")
-    first.update_status(CMLWorkerStatus.STOPPED)
-    again = await store.get_by_id_async("idle-long")
-    assert again.state.status == CMLWorkerStatus.RUNNING  # unchanged until saved
-
-
-async def test_add_update_delete(store, frozen_clock):
-    worker = make_worker(frozen_clock, "w1")
-    assert await store.add_async(worker) is worker
-    assert worker.uncommitted_events == ()  # saved and handed over
-    worker.update_status(CMLWorkerStatus.STOPPING)
-    await store.update_async(worker)
-    assert (await store.get_by_id_async("w1")).state.status == CMLWorkerStatus.STOPPING
-
-    worker.update_status(CMLWorkerStatus.STOPPED)
-    assert await store.delete_async("w1", worker) is True
-    assert await store.get_by_id_async("w1") is None
-    assert await store.delete_async("w1") is False
-    # The audit trail outlives the worker, including the event saved with the delete.
-    types = [e.type for e in store.events("w1")]
-    assert types[-1] == "cmltui.worker.status-updated.v1"
-    assert store.events("w1")[-1].data["new_status"] == "stopped"
-
-
-def test_sync_delete_of_unknown_worker_returns_false(store):
-    assert store.delete("nobody") is False
 
 
 async def test_save_many_is_one_write_and_returns_event_count(store, frozen_clock):
@@ -178,12 +116,6 @@ def test_sequence_numbers_keep_growing_after_reopen(tmp_path, frozen_clock, stor
         assert reopened.event_sequence_numbers("busy")[-1] == last + 1
     finally:
         reopened.close()
-
-
-def test_domain_events_replay_to_the_saved_state(store, fleet, frozen_clock):
-    for worker in fleet:
-        replayed = CMLWorker.from_events(store.domain_events_for(worker.id), clock=frozen_clock)
-        assert replayed.state == worker.state
 
 
 def _telemetry_seq(store, worker_id):
