@@ -75,10 +75,11 @@ def _handle(fleet: Any, command: str, kwargs: dict[str, Any]) -> Any:
     if command == "counts":
         aws = {f"{s}:{a}": n for (s, a), n in fleet.moto.request_counts.items()}
         by_path: Counter[str] = Counter()
-        requests = logins = 0
+        requests = logins = asked = 0
         for key in fleet.cml.worker_keys():
             counters = fleet.cml.worker(key).counters
             requests += counters.request_count
+            asked += counters.request_count > 0
             logins += counters.login_count
             for path, count in counters.requests_by_path.items():
                 by_path[_path_kind(path)] += count
@@ -87,6 +88,8 @@ def _handle(fleet: Any, command: str, kwargs: dict[str, Any]) -> Any:
             "aws_by_action": aws,
             "cml_requests": requests,
             "cml_logins": logins,
+            # Controllers asked anything since the counters were reset (= workers polled).
+            "cml_workers_asked": asked,
             "cml_by_path": dict(by_path),
         }
     if command == "reset_counts":

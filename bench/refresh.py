@@ -112,6 +112,7 @@ def _side_figures(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "aws_requests": med("aws_requests"),
         "cml_requests": med("cml_requests"),
         "cml_logins": med("cml_logins"),
+        "cml_workers_asked": med("cml_workers_asked"),
         # CPU seconds used during the cycle by this process and by the servers' process.
         "cpu_client_seconds": median(run["cpu_client_seconds"] for run in runs),
         "cpu_servers_seconds": median(run["cpu_servers_seconds"] for run in runs),
@@ -286,11 +287,13 @@ def check_targets(result: dict[str, Any]) -> dict[str, Any]:
     cloudwatch_calls = sum(math.ceil(n / 500) for n in cmltui["running_by_region"].values())
     aws_bound = describe_pages + cloudwatch_calls
     by_path = steady["cml_by_path"]
-    # Workers polled this cycle: every CML poll starts with system_information.
-    polled = max(by_path.get("system_information", 0), 1)
+    # Workers polled this cycle: the controllers the fake CML answered (a steady cycle asks
+    # system_information only on a full read or a change, so it cannot count polls).
+    polled = max(steady["cml_workers_asked"], 1)
     lab_reads = by_path.get("labs/{id}", 0)
     licence_reads = by_path.get("licensing", 0)
     fixed_per_worker = (steady["cml_requests"] - lab_reads - licence_reads) / polled
+    per_worker = steady["cml_requests"] / polled
     return {
         "aws_bound": aws_bound,
         "aws_within_bound": steady["aws_requests"] <= aws_bound,
@@ -301,6 +304,8 @@ def check_targets(result: dict[str, Any]) -> dict[str, Any]:
         "cml_requests_per_polled_worker_excluding_lab_and_licence_reads": round(
             fixed_per_worker, 2
         ),
+        "cml_requests_per_polled_worker": round(per_worker, 2),
+        "cml_at_most_2_2_per_polled_worker": per_worker <= 2.2,
         "cml_licence_reads_per_cycle": licence_reads,
         "cml_lab_reads_per_cycle": lab_reads,
         # Every lab is read in the import cycle: the fleet's lab count.
