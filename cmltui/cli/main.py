@@ -247,6 +247,10 @@ def _run(argv: list[str] | None) -> int:
         return run_dashboard(
             config, read_only=args.read_only, notices=warnings, config_path=config_path
         )
+    if args.command == "store":  # the shared table itself: no fleet, no controller
+        from cmltui.cli.store import run_store_command
+
+        return run_store_command(config, args)
     from cmltui.cli.commands import HEADLESS
 
     return asyncio.run(_with_runtime(config, args, HEADLESS[args.command]))

@@ -7,6 +7,7 @@ import argparse
 from cmltui import __version__
 from cmltui.cli.labs import add_lab_parsers
 from cmltui.cli.policy import add_policy_parser
+from cmltui.cli.store import add_store_parser
 from cmltui.config import region_problem
 from cmltui.domain.enums import CMLWorkerStatus
 
@@ -178,4 +179,5 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--limit", type=positive, default=200, metavar="N")
     add_lab_parsers(commands)
     add_policy_parser(commands)
+    add_store_parser(commands)
     return parser
