@@ -152,3 +152,51 @@ def test_create_table_twice_says_it_existed(dynamo_client):
     table = dynamo_client.describe_table(TableName="twice")["Table"]
     assert table["TableStatus"] == "ACTIVE"
     assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"by_time", "workers"}
+
+
+def test_the_readme_policy_lists_exactly_the_actions_the_store_calls(
+    open_dynamo, dynamo_client, frozen_clock, tmp_path
+):
+    import json
+    import re
+    from pathlib import Path
+
+    from cmltui.store import open_store
+    from cmltui.store.dynamodb_migrate import migrate_from_tinydb
+    from cmltui.store.dynamodb_schema import IAM_ACTIONS
+
+    called: set[str] = set()
+
+    def record(model, params, **_):
+        if model.name == "TransactWriteItems":  # authorised per item (Put, Delete...)
+            called.update(f"{kind}Item" for item in params["TransactItems"] for kind in item)
+        else:
+            called.add(model.name)
+
+    dynamo_client.meta.events.register("provide-client-params.dynamodb", record)
+    create_table(dynamo_client, "another")
+    store = open_dynamo()
+    workers = [make_worker(frozen_clock, "a"), make_worker(frozen_clock, "b")]
+    store.save_many(workers)
+    other = open_dynamo()
+    theirs = other.get("a")
+    theirs.update_status(CMLWorkerStatus.STOPPING)
+    other.save_many([theirs])
+    workers[0].update_status(CMLWorkerStatus.STOPPED)
+    store.save_many([workers[0]])  # a conflict, reloaded
+    store.delete("b", workers[1])
+    store.sync()
+    store.claim_lease("me", timedelta(minutes=1))
+    store.release_lease("me")
+    store.events(), store.events("a"), store.events_between()
+    source = open_store(tmp_path / "data", clock=frozen_clock)
+    source.save_many([make_worker(frozen_clock, "c")])
+    migrate_from_tinydb(source, dynamo_client, store.table)
+    source.close()
+
+    assert {f"dynamodb:{name}" for name in called} == set(IAM_ACTIONS)
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"```json\n(\{\"Version\".*?)```", readme, re.S)
+    assert block, "the README's IAM policy block"
+    policy = json.loads(block.group(1))
+    assert sorted(policy["Statement"][0]["Action"]) == sorted(IAM_ACTIONS)
