@@ -19,7 +19,7 @@ from cmltui.services.controller_base import (
 )
 from cmltui.services.cost import cost_since_start, hourly_cost, uptime_seconds
 from cmltui.services.history import TelemetryHistory
-from cmltui.services.idle_policy import evaluate_idle
+from cmltui.services.idle_policy import IdleVerdict, evaluate_idle
 from cmltui.services.policy_view import policy_view, resolve_policy
 from cmltui.services.ports import (
     ChangeSetListener,
@@ -46,13 +46,19 @@ class ProjectionMixin(ControllerBase):
             self._runtime[worker_id] = runtime
         return runtime
 
+    def _idle_verdict(self, worker: CMLWorker, now: datetime) -> IdleVerdict:
+        """The idle rule under the worker's own policy (its threshold, schedule, maintenance):
+        the row's idle mark and the header's idle count both come from here."""
+        tag = self._reconciler.schedule_tags.get(worker.id)
+        effective = resolve_policy(worker, self.config, self._schedules, tag, now)
+        return evaluate_idle(worker, self.config.idle, now, effective=effective)
+
     def snapshot(self, worker: CMLWorker, now: datetime | None = None) -> WorkerSnapshot:
         now = now or self._clock()
         state = worker.state
         runtime = self._runtime_for(worker.id)
         tag = self._reconciler.schedule_tags.get(worker.id)
-        effective = resolve_policy(worker, self.config, self._schedules, tag, now)
-        verdict = evaluate_idle(worker, self.config.idle, now, effective=effective)
+        verdict = self._idle_verdict(worker, now)
         running = state.status == CMLWorkerStatus.RUNNING
         measured_at = runtime.telemetry_at or state.last_telemetry_at
         live = running and self._telemetry_is_fresh(measured_at, now)
@@ -168,7 +174,7 @@ class ProjectionMixin(ControllerBase):
             total=len(live),
             running=len(running),
             stopped=sum(1 for w in live if w.state.status == CMLWorkerStatus.STOPPED),
-            idle=sum(1 for w in running if w.is_idle(self.config.idle.threshold_minutes, now=now)),
+            idle=sum(1 for w in running if self._idle_verdict(w, now).is_idle),
             average_cpu=(sum(cpus) / len(cpus)) if cpus else None,
             cost_per_hour_usd=sum(hourly_cost(w.state, self.config.cost) for w in live),
             cost_so_far_usd=sum(cost_since_start(w.state, self.config.cost, now) for w in live),

@@ -132,3 +132,21 @@ def test_evaluate_idle_takes_the_effective_threshold_and_maintenance(frozen_cloc
     blocked = evaluate_idle(worker, config.idle, now, effective=effective)
     assert not blocked.should_stop_now
     assert blocked.reason.startswith("maintenance until ")
+
+
+async def test_the_header_counts_idle_workers_by_their_own_threshold(fleet):
+    """Seen in tmux: a row marked idle (z) by its 1-minute schedule while the header said z0
+    (it counted with the global threshold only)."""
+    await fleet.launch("quick")
+    await fleet.launch("plain")
+    config = _auto_stop_config(fleet, threshold=45)
+    config = config.model_copy(update={"idle": config.idle.model_copy(update={"auto_stop": False})})
+    controller = fleet.make_controller(config)
+    await controller.refresh_once()
+    workers = _by_name(controller)
+    assert (await controller.set_policy([workers["quick"].id], PolicyChange(idle_minutes=5))).ok
+    fleet.clock.advance(minutes=10)
+    await controller.refresh_cml()
+    workers = _by_name(controller)
+    assert workers["quick"].is_idle and not workers["plain"].is_idle
+    assert controller.current().totals.idle == 1
