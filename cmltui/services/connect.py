@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cmltui.config import CONNECT_PLACEHOLDERS, Config
+from cmltui.config import Config
+from cmltui.config.connect import CONNECT_PLACEHOLDERS
 from cmltui.domain.names import visible
 from cmltui.services.snapshot import WorkerSnapshot
 

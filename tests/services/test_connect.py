@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cmltui.config import CONNECT_PLACEHOLDERS, Config, ConfigError, load_config, parse_config
+from cmltui.config import Config, ConfigError, load_config, parse_config
+from cmltui.config.connect import CONNECT_PLACEHOLDERS
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
 from cmltui.services.connect import (
     ConnectOutcome,
