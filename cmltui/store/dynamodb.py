@@ -29,7 +29,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from cmltui.domain.clock import Clock, utc_now
-from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.domain.events import CloudEvent, DomainEvent, event_from_cloudevent, to_cloudevent
 from cmltui.domain.lease import LeaseView
 from cmltui.domain.repository import CMLWorkerRepository
@@ -40,6 +39,7 @@ from cmltui.store.dynamodb_errors import StoreConflictError
 from cmltui.store.dynamodb_schema import day_of, event_increment
 from cmltui.store.dynamodb_writes import PendingWorker, write_pending
 from cmltui.store.errors import StoreError, StoreReadOnlyError
+from cmltui.store.queries import StateQueries
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 REBASE_ROUNDS = 5
 
 
-class DynamoDbWorkerRepository(CMLWorkerRepository):
+class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
     """Workers and their event trail in one DynamoDB table shared by a team."""
 
     def __init__(
@@ -351,32 +351,8 @@ class DynamoDbWorkerRepository(CMLWorkerRepository):
         return result
 
     # ------------------------------------------------------------------ the seed's interface
-    async def get_all_async(self) -> list[CMLWorker]:
-        return self.all_workers()
-
-    async def get_by_id_async(self, worker_id: str) -> CMLWorker | None:
-        return self.get(worker_id)
-
-    async def get_by_aws_instance_id_async(self, aws_instance_id: str) -> CMLWorker | None:
-        for state in list(self._known.values()):
-            if state.aws_instance_id == aws_instance_id:
-                return self._rehydrate(state)
-        return None
-
-    async def get_by_status_async(self, status: CMLWorkerStatus) -> list[CMLWorker]:
-        return [self._rehydrate(s) for s in list(self._known.values()) if s.status == status]
-
-    async def get_active_workers_async(self) -> list[CMLWorker]:
-        return [
-            self._rehydrate(s)
-            for s in list(self._known.values())
-            if s.status != CMLWorkerStatus.TERMINATED
-        ]
-
-    async def get_idle_workers_async(self, idle_threshold_minutes: int) -> list[CMLWorker]:
-        now = self._clock()
-        running = await self.get_by_status_async(CMLWorkerStatus.RUNNING)
-        return [w for w in running if w.is_idle(idle_threshold_minutes, now=now)]
+    def _known_states(self) -> list[CMLWorkerState]:
+        return list(self._known.values())
 
     async def add_async(self, entity: CMLWorker) -> CMLWorker:
         await self.save_many_async([entity])

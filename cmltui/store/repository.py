@@ -29,12 +29,8 @@ from tinydb import TinyDB
 from tinydb.table import Table
 
 from cmltui.domain.clock import Clock, utc_now
-from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.domain.events import (
-    CloudEvent,
     DomainEvent,
-    UnknownEventTypeError,
-    event_from_cloudevent,
     to_cloudevent,
 )
 from cmltui.domain.plural import noun_form, plural
@@ -46,15 +42,16 @@ from cmltui.store.errors import StoreReadOnlyError
 from cmltui.store.folder import check_data_folder
 from cmltui.store.lock import DataFileLock
 from cmltui.store.merge import PendingChanges
+from cmltui.store.queries import StateQueries
 from cmltui.store.retention import TelemetryIndex, TelemetryRetention
 from cmltui.store.shared_writes import SharedFileWrites
+from cmltui.store.trail import EVENTS_TABLE, TrailReads, brief_error
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 DATA_FILE_NAME = "cmltui.json"
 WORKERS_TABLE = "workers"
-EVENTS_TABLE = "events"
 META_TABLE = "meta"
 _SCHEMA_KEY = "schema_version"
 _LAST_SEQ_KEY = "last_event_seq"
@@ -74,7 +71,7 @@ def _apply_to_table(table: Table, updater: Callable[[_DocTable], None]) -> None:
     table._update_table(updater)
 
 
-class TinyDbWorkerRepository(SharedFileWrites, CMLWorkerRepository):
+class TinyDbWorkerRepository(SharedFileWrites, TrailReads, StateQueries, CMLWorkerRepository):
     """Workers and their audit trail in one TinyDB file, written atomically, one writer at a time.
 
     Any number of processes share the file: each write is a transaction (lock, merge what
@@ -200,7 +197,8 @@ class TinyDbWorkerRepository(SharedFileWrites, CMLWorkerRepository):
             except (ValidationError, ValueError) as err:
                 label = worker_id if isinstance(worker_id, str) else f"document {doc_id}"
                 self.skipped_worker_ids.append(str(label))
-                self._warn(f"stored worker {label} is unreadable and was skipped: {_brief(err)}")
+                problem = brief_error(err)
+                self._warn(f"stored worker {label} is unreadable and was skipped: {problem}")
                 continue
             self._states[state.id] = state
 
@@ -440,69 +438,9 @@ class TinyDbWorkerRepository(SharedFileWrites, CMLWorkerRepository):
         # A copy: callers mutate their aggregate; the stored state changes only on save.
         return CMLWorker.from_state(state.model_copy(), clock=self._clock)
 
-    def events(self, worker_id: str | None = None, limit: int | None = None) -> list[CloudEvent]:
-        """The audit trail as CloudEvents, oldest first, newest last (the last ``limit``)."""
-        raw = self._raw(EVENTS_TABLE)
-        if worker_id is None:
-            doc_ids = sorted(int(raw_id) for raw_id in raw)
-        else:
-            doc_ids = list(self._event_ids_by_worker.get(worker_id, {}))
-        if limit is not None:
-            doc_ids = doc_ids[-limit:] if limit > 0 else []
-        envelopes: list[CloudEvent] = []
-        for doc_id in doc_ids:
-            doc = raw.get(str(doc_id))
-            if doc is None:
-                continue
-            try:
-                envelopes.append(CloudEvent.model_validate(doc["envelope"]))
-            except (KeyError, TypeError, ValidationError) as err:
-                log.warning("stored event %s is unreadable: %s", doc_id, _brief(err))
-        return envelopes
-
-    def event_sequence_numbers(self, worker_id: str | None = None) -> list[int]:
-        """The sequence numbers of the stored events, oldest first."""
-        if worker_id is None:
-            return sorted(int(raw_id) for raw_id in self._raw(EVENTS_TABLE))
-        return list(self._event_ids_by_worker.get(worker_id, {}))
-
-    def domain_events_for(self, worker_id: str) -> list[DomainEvent]:
-        """A worker's stored events as domain events, in order (for replay)."""
-        domain_events: list[DomainEvent] = []
-        for envelope in self.events(worker_id):
-            try:
-                domain_events.append(event_from_cloudevent(envelope))
-            except (UnknownEventTypeError, ValidationError) as err:
-                log.warning("stored event %s cannot be replayed: %s", envelope.id, _brief(err))
-        return domain_events
-
     # ------------------------------------------------------------------ the seed's interface
-    async def get_all_async(self) -> list[CMLWorker]:
-        return self.all_workers()
-
-    async def get_by_id_async(self, worker_id: str) -> CMLWorker | None:
-        return self.get(worker_id)
-
-    async def get_by_aws_instance_id_async(self, aws_instance_id: str) -> CMLWorker | None:
-        for state in self._states.values():
-            if state.aws_instance_id == aws_instance_id:
-                return self._rehydrate(state)
-        return None
-
-    async def get_by_status_async(self, status: CMLWorkerStatus) -> list[CMLWorker]:
-        return [self._rehydrate(s) for s in self._states.values() if s.status == status]
-
-    async def get_active_workers_async(self) -> list[CMLWorker]:
-        return [
-            self._rehydrate(s)
-            for s in self._states.values()
-            if s.status != CMLWorkerStatus.TERMINATED
-        ]
-
-    async def get_idle_workers_async(self, idle_threshold_minutes: int) -> list[CMLWorker]:
-        now = self._clock()
-        running = await self.get_by_status_async(CMLWorkerStatus.RUNNING)
-        return [w for w in running if w.is_idle(idle_threshold_minutes, now=now)]
+    def _known_states(self) -> list[CMLWorkerState]:
+        return list(self._states.values())
 
     async def add_async(self, entity: CMLWorker) -> CMLWorker:
         """Save a new worker with its events (an existing id is overwritten, like a save)."""
@@ -537,14 +475,6 @@ class TinyDbWorkerRepository(SharedFileWrites, CMLWorkerRepository):
             return False
         await self._commit_async()
         return True
-
-
-def _brief(err: Exception) -> str:
-    if isinstance(err, ValidationError):
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "document"
-        return f"{where}: {first['msg']}"
-    return str(err)
 
 
 def open_store(
