@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import logging
 import zlib
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from cmltui.cml.errors import CmlError, CmlNotReadyError
 from cmltui.cml.models import (
@@ -35,6 +36,9 @@ from cmltui.services.ports import (
 )
 
 log = logging.getLogger("cmltui.controller")
+
+#: CML figures read this recently are fresh enough for an automatic stop (else read again).
+FRESH_FOR_STOP = timedelta(seconds=5)
 
 
 class CmlPollerMixin(ControllerBase):
@@ -249,6 +253,25 @@ class CmlPollerMixin(ControllerBase):
         await self._commit()
         self._touch_time_derived()
         self._publish()
+
+    async def _read_before_stop(self, workers: Sequence[CMLWorker]) -> bool:
+        """Read CML again for workers about to be stopped automatically whose figures are not
+        fresh (the EC2 loop applies the idle rule on the last CML cycle's figures): a lab
+        started since then keeps its worker up. True when any was read."""
+        now = self._clock()
+        stale = [
+            worker
+            for worker in workers
+            if worker.state.https_endpoint
+            and (
+                (at := self._runtime_for(worker.id).telemetry_at) is None
+                or now - at > FRESH_FOR_STOP
+            )
+        ]
+        if not stale:
+            return False
+        await asyncio.gather(*(self._poll_worker_safely(worker) for worker in stale))
+        return True
 
     async def _poll_worker_safely(self, worker: CMLWorker) -> None:
         try:

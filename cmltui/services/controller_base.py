@@ -130,6 +130,9 @@ class ControllerBase:
         async def _sync_store(self) -> None: ...  # persistence
         async def _forget(self, worker: CMLWorker) -> None: ...  # persistence
         def _client(self, worker: CMLWorker) -> CmlClient: ...  # cml_poller
+        async def _read_before_stop(  # cml_poller
+            self, workers: Sequence[CMLWorker]
+        ) -> bool: ...
         async def _apply_idle_policy(self) -> None: ...  # idle_runner
         async def _holds_policy_lease(self) -> bool: ...  # idle_runner
         async def _apply_schedules(self) -> None: ...  # schedule_runner

@@ -44,6 +44,22 @@ class IdleRunnerMixin(ControllerBase):
         if not await self._holds_policy_lease():
             return
         now = self._clock()
+        by_region = self._idle_stops(now)
+        candidates = [w for entries in by_region.values() for w, _, _ in entries]
+        if candidates and await self._read_before_stop(candidates):
+            by_region = self._idle_stops(now)  # a lab started since the last CML cycle
+        workers = [w for entries in by_region.values() for w, _, _ in entries]
+        tokens = await self._record_intents("auto-stop", workers, _IDLE_POLICY_ACTOR)
+        if tokens is None:
+            return  # the data file cannot be written: no automatic stop without its record
+        try:
+            for region, entries in by_region.items():
+                await self._send_auto_stop(region, entries, tokens, now)
+        finally:
+            self._in_flight.difference_update(tokens.values())
+
+    def _idle_stops(self, now: datetime) -> dict[str, list[tuple[CMLWorker, float, str]]]:
+        """The workers the idle rule would stop now, by region (with idle minutes and why)."""
         by_region: dict[str, list[tuple[CMLWorker, float, str]]] = {}
         for worker in self._workers.values():
             if self._schedule_governs(worker):
@@ -55,15 +71,7 @@ class IdleRunnerMixin(ControllerBase):
                 by_region.setdefault(worker.state.aws_region, []).append(
                     (worker, verdict.idle_minutes or 0.0, verdict.reason)
                 )
-        workers = [w for entries in by_region.values() for w, _, _ in entries]
-        tokens = await self._record_intents("auto-stop", workers, _IDLE_POLICY_ACTOR)
-        if tokens is None:
-            return  # the data file cannot be written: no automatic stop without its record
-        try:
-            for region, entries in by_region.items():
-                await self._send_auto_stop(region, entries, tokens, now)
-        finally:
-            self._in_flight.difference_update(tokens.values())
+        return by_region
 
     async def _send_auto_stop(
         self,

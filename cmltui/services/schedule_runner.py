@@ -106,6 +106,9 @@ class ScheduleRunnerMixin(ControllerBase):
         if not await self._holds_policy_lease():
             return
         decisions = self._schedule_decisions(now)  # the lease's read may have merged news
+        stops = [worker for worker, decision in decisions if decision.action == "stop"]
+        if stops and await self._read_before_stop(stops):
+            decisions = self._schedule_decisions(now)  # a lab started since the last read
         for action in ("start", "stop"):
             chosen = [(w, d) for w, d in decisions if d.action == action]
             if chosen:
