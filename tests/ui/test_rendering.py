@@ -72,7 +72,7 @@ async def test_remote_strings_are_literal_and_controls_escaped(tmp_path):
             app.main_screen.query_one(DetailPane).text()
         )
         # Wider than its column: cut with an ellipsis (literal); the detail pane has it whole.
-        assert table.get_cell(worker.id, "version").plain == "[@click=a…"
+        assert table.get_cell(worker.id, "version").plain == "[@click…"
         assert "[@click=app.quit]2.9" in app.main_screen.query_one(DetailPane).text()
         status_line = app.main_screen.query_one(StatusLine)
         assert status_line.display

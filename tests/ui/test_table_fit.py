@@ -197,3 +197,15 @@ async def test_a_detached_row_keeps_its_name_in_sight(tmp_path, width, shown):
         await pilot.pause()
         table = app.main_screen.query_one(WorkerTable)
         assert table.get_cell(detached.id, "name").plain == shown
+
+
+async def test_a_usual_name_shows_whole_at_120_columns_with_every_column(tmp_path):
+    """Names like cml-worker-01 (13 characters) are the common case: at 120 columns they are
+    whole, every column still shown (before, the name column had 10 cells: 'cml-…er-01')."""
+    workers = [make_snapshot(n, name=f"cml-worker-{n:02d}") for n in (1, 2)]
+    app = make_app(FakeFleetService(workers), tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.pause()
+        table = app.main_screen.query_one(WorkerTable)
+        assert table.column_keys == ALL_COLUMNS
+        assert table.get_cell(workers[0].id, "name").plain == "cml-worker-01"

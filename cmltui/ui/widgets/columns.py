@@ -179,10 +179,10 @@ def _idle_cell(snapshot: WorkerSnapshot) -> Text:
     return _right(marker + duration(snapshot.idle_minutes * 60), style)
 
 
-#: Room for ``2.10.1+b12``: CML reports ``2.8.1+build.6``, shown ``2.8.1+b6`` (see
-#: ``short_version``); the detail pane shows it whole. Six more cells for the whole text would
-#: cost the name column most of its width at 120 columns.
-VERSION_WIDTH = 10
+#: Room for ``2.8.1+b6``: CML reports ``2.8.1+build.6``, shown ``2.8.1+b6`` (see
+#: ``short_version``; a rarer ``2.10.1+b12`` ends in "…"); the detail pane shows it whole.
+#: Every cell more is one less for the name at 120 columns.
+VERSION_WIDTH = 8
 _BUILD_SUFFIX = re.compile(r"\+build\.?(?=\w)")
 
 
@@ -272,7 +272,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "cost",
         "$/h",
-        6,
+        5,  # up to 99.99 (a metal instance is about 4)
         4,
         lambda s: _right(f"{s.hourly_cost_usd:.2f}"),
         lambda s: s.hourly_cost_usd,
