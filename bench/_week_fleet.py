@@ -14,7 +14,6 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +193,3 @@ class WeekFleet:
             if server is not None:
                 server.stop()
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def utc(text: str) -> datetime:
-    return datetime.fromisoformat(text)
