@@ -171,7 +171,7 @@ def _check(data_dir: Path, run: Run) -> dict:
                     if e.type == REQUESTED
                     and e.id not in used
                     and e.data["action"] == command.verb[0]
-                    and e.data["requested_by"] == command.actor
+                    and str(e.data["requested_by"]).split("@", 1)[0] == command.actor  # user@host
                     and command.started - timedelta(seconds=2)
                     <= e.time
                     <= command.ended + timedelta(seconds=2)

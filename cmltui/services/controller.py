@@ -24,9 +24,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from cmltui.config import Config
-from cmltui.domain.billing import BILLING_EVENT_TYPES
 from cmltui.domain.clock import Clock, utc_now
-from cmltui.domain.events import CloudEvent, DomainEvent, event_from_cloudevent
+from cmltui.domain.events import CloudEvent
 from cmltui.domain.worker import CMLWorker
 from cmltui.services.adoption_actions import AdoptionActionsMixin
 from cmltui.services.cloudwatch_refresh import CloudWatchRefreshMixin
@@ -58,6 +57,7 @@ from cmltui.services.snapshot import (
     RefreshSummary,
     SourceHealth,
 )
+from cmltui.services.trails import TrailsMixin
 
 __all__ = ["FleetController", "current_os_user"]
 
@@ -78,6 +78,7 @@ class FleetController(
     LifecycleActionsMixin,
     LicenceActionsMixin,
     AdoptionActionsMixin,
+    TrailsMixin,
 ):
     """Implements ``cmltui.services.ports.FleetService``."""
 
@@ -110,7 +111,8 @@ class FleetController(
             else ""
         )
         #: This process in the policy lease: "user@host:pid".
-        self.holder_id = f"{self.user}@{socket.gethostname()}:{os.getpid()}"
+        where = "" if "@" in self.user else f"@{socket.gethostname().split('.', 1)[0]}"
+        self.holder_id = f"{self.user}{where}:{os.getpid()}"
         #: Who runs the automatic policies, as last seen (None: nobody, or not asked yet).
         self.policy_runner: str | None = None
         self._workers: dict[str, CMLWorker] = {}
@@ -150,24 +152,7 @@ class FleetController(
         self._labs: LabsService | None = None
         self._cost = CostLedger(config.cost, self._billing_events)
         self._cost_steps: dict[str, tuple[object, ...]] = {}
-
-    def _billing_events(self, worker_id: str) -> list[DomainEvent]:
-        """A worker's events that bill or save (``cmltui.domain.billing``): stored, then those
-        recorded here and not saved yet; read again only when its lifecycle changed."""
-        events: list[DomainEvent] = []
-        for envelope in self._repository.events(worker_id):
-            if envelope.subject != worker_id or envelope.type not in BILLING_EVENT_TYPES:
-                continue
-            try:
-                events.append(event_from_cloudevent(envelope))
-            except ValueError:  # unreadable: it bills nothing (the store has logged it)
-                continue
-        worker = self._workers.get(worker_id)
-        if worker is not None:
-            events.extend(
-                e for e in worker.uncommitted_events if e.EVENT_TYPE in BILLING_EVENT_TYPES
-            )
-        return events
+        self._init_trails()
 
     async def load(self) -> None:
         """Load the stored fleet (the last known state) and publish it at once."""
@@ -252,6 +237,7 @@ class FleetController(
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        await self._stop_trails()
         if self._labs is not None:
             with contextlib.suppress(Exception):
                 await self._labs.aclose()
@@ -273,6 +259,7 @@ class FleetController(
         started = time.perf_counter()
         await self.refresh_ec2()
         await asyncio.gather(self.refresh_cloudwatch(), self.refresh_cml())
+        await self._trails_settled()  # the cost figures of a shared store's workers
         return RefreshSummary(
             workers_seen=len(self._workers),
             aws_requests=self._gateway.request_count - aws_before,

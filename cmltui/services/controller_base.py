@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -51,11 +52,14 @@ def _without_region(message: str, region: str) -> str:
 
 
 def current_os_user() -> str:
-    """The OS user recorded as created_by / terminated_by."""
+    """Who acts, as recorded in created_by / requested_by / changed_by: the OS user and this
+    machine's short host name ("alice@jump1"), so that a team sharing a store sees from where."""
     try:
-        return getpass.getuser()
+        user = getpass.getuser()
     except Exception:  # getpass raises various errors when no user database entry exists
-        return "unknown"
+        user = "unknown"
+    host = socket.gethostname().split(".", 1)[0]
+    return f"{user}@{host}" if host else user
 
 
 @dataclass

@@ -105,13 +105,14 @@ class CostLedger:
     """Per worker, its billing trail, rebuilt from its events only when its lifecycle changed
     (``lifecycle_fingerprint``); the fleet's totals recomputed once per second at most.
 
-    ``events_of(worker_id)``: the worker's billing events so far (stored and unsaved).
+    ``events_of(worker_id)``: the worker's billing events so far (stored and unsaved); None
+    while its stored ones are not at hand (they are asked for; the figures count none till then).
     """
 
     def __init__(
         self,
         prices: CostConfig,
-        events_of: Callable[[str], Iterable[DomainEvent]],
+        events_of: Callable[[str], Iterable[DomainEvent] | None],
         *,
         zone: tzinfo | None = None,
     ) -> None:
@@ -134,11 +135,13 @@ class CostLedger:
         fingerprint = lifecycle_fingerprint(state)
         entry = self._entries.get(state.id)
         if entry is None or entry.fingerprint != fingerprint:
-            trail = BillingTrail(self._events_of(state.id))
+            events = self._events_of(state.id)
+            trail = BillingTrail(events or ())
             # A trail that does not end in the state's status was read while another
-            # process's write was merged in: used now, read again next time.
+            # process's write was merged in: used now, read again next time. So is one not
+            # read yet (None: a shared store reads it in the background).
             ends_right = trail.billable_now == (state.status in BILLABLE_STATUSES)
-            entry = _Entry(trail, fingerprint if ends_right else None)
+            entry = _Entry(trail, fingerprint if ends_right and events is not None else None)
             self._entries[state.id] = entry
         return entry.trail
 

@@ -225,18 +225,24 @@ class EngineService:
     # -- short queries (run on the engine loop, the caller blocked that long) -------------------
 
     def events_for(self, worker_id: str | None, limit: int = 200) -> list[CloudEvent]:
-        """One worker's audit trail, read here; every worker's, read on the engine loop.
+        """One worker's audit trail from memory, without waiting; every worker's, read on the
+        engine loop.
 
         The detail pane asks on every cursor move: waiting for the engine loop there made a
-        key wait for a whole reconciliation step (measured: key p99 of 300 ms). A worker's
-        trail is read from the repository's memory without waiting: its index is copied in one
-        step (``list`` of a dict, atomic under the GIL) and each stored event document is
-        replaced, never changed in place, by the writer. The whole trail iterates a table the
-        engine may be adding to, so it is read between two engine steps.
+        key wait for a whole reconciliation step (measured: key p99 of 300 ms), and a shared
+        DynamoDB table would make it a network read. A worker's trail comes from the store's
+        memory (``cached_trail``: the data file's index copied in one step, or the DynamoDB
+        store's trail cache under its lock); one not read yet is asked of the engine, which
+        reads it in a worker thread and publishes the worker again (the detail pane follows).
+        Until then the answer is empty. The whole trail is for headless use.
         """
         if worker_id is None:
             return self.engine.call(self._controller.events_for, worker_id, limit)
-        return self._controller.events_for(worker_id, limit)
+        cached = self._controller.cached_trail(worker_id, limit)
+        if cached is None:
+            self.engine.call_soon(self._controller.want_trails, [worker_id])
+            return []
+        return cached
 
     def discovery_errors(self) -> list[str]:
         return self.engine.call(self._controller.discovery_errors)

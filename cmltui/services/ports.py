@@ -6,7 +6,7 @@ The controller depends on these protocols only; ``cmltui.aws.gateway.AwsGateway`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -124,7 +124,14 @@ class FleetStore(Protocol):
     def release_lease(self, holder: str) -> None: ...
 
     def events(self, worker_id: str | None = None, limit: int | None = None) -> list[CloudEvent]:
-        """The audit trail, oldest first."""
+        """The audit trail, oldest first (a shared table's is a network read)."""
+
+    def cached_events(self, worker_id: str, limit: int | None = None) -> list[CloudEvent] | None:
+        """A worker's newest events from memory, never waiting on the network; None when its
+        trail has not been read yet (``load_trails``)."""
+
+    def load_trails(self, worker_ids: Iterable[str]) -> None:
+        """Read these workers' trails into memory (may block on the network: a worker thread)."""
 
 
 class CmlClient(Protocol):

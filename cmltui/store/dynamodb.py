@@ -37,6 +37,7 @@ from cmltui.store import dynamodb_lease
 from cmltui.store import dynamodb_reads as reads
 from cmltui.store.dynamodb_errors import StoreConflictError
 from cmltui.store.dynamodb_schema import day_of, event_increment
+from cmltui.store.dynamodb_trail import TrailCache
 from cmltui.store.dynamodb_writes import PendingWorker, write_pending
 from cmltui.store.errors import StoreError, StoreReadOnlyError
 from cmltui.store.queries import StateQueries
@@ -71,6 +72,8 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
         self._forgotten_ids: set[str] = set()
         self._days_noted: set[str] = set()
         self._event_cache: dict[str, list[CloudEvent]] = {}
+        #: Each worker's trail in memory, for the dashboard (``cached_events``).
+        self._trails = TrailCache()
         self._mutation_lock = threading.RLock()
         self._write_lock = threading.Lock()
         self._load()
@@ -186,6 +189,7 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
             self._days_noted |= days
 
     def _written(self, p: PendingWorker, state: CMLWorkerState | None, version: int) -> None:
+        self._trails.append_written(p.worker_id, p.written)
         with self._mutation_lock:
             self._event_cache.pop(p.worker_id, None)
             if p.delete:
@@ -294,6 +298,8 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
                     self._removed_ids.add(wid)
                     self._forgotten_ids.add(wid)
                     self._event_cache.pop(wid, None)
+        # The trails held in memory take what the other processes wrote (their tails only).
+        self._trails.fill(self.client, self.table, self._trails.cached_ids(moved), self._call)
 
     def take_refreshed(self) -> tuple[list[CMLWorkerState], set[str]]:
         """States other processes changed since the last call, and workers they forgot."""
@@ -332,6 +338,17 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
         if limit is None:
             return list(cached)
         return cached[-limit:] if limit > 0 else []
+
+    def cached_events(self, worker_id: str, limit: int | None = None) -> list[CloudEvent] | None:
+        """A worker's newest ``limit`` events from memory, never the network: None when its
+        trail was not read yet (``load_trails``). Its lifecycle events are all there; only the
+        newest ``TELEMETRY_KEPT`` telemetry events are."""
+        return self._trails.get(worker_id, limit)
+
+    def load_trails(self, worker_ids: Iterable[str]) -> None:
+        """Read the trails of these workers into memory (network: call it in a worker thread);
+        one already there is read from its newest event onwards."""
+        self._trails.fill(self.client, self.table, list(worker_ids), self._call)
 
     def events_between(
         self, since: datetime | None = None, until: datetime | None = None

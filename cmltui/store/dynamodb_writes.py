@@ -63,6 +63,9 @@ class PendingWorker:
     base_state: CMLWorkerState | None = None
     #: Delete the record in the last step (forget), keeping the events.
     delete: bool = False
+    #: The events written so far: (version before, version, telemetry, envelope), for the
+    #: repository's trail cache (``dynamodb_trail``).
+    written: list[tuple[int, int, bool, CloudEvent]] = field(default_factory=list)
 
     @property
     def events_only(self) -> bool:
@@ -78,6 +81,7 @@ class _Step:
     final: bool
     items: list[dict[str, Any]] = field(default_factory=list)
     version_after: int = 0
+    written: list[tuple[int, int, bool, CloudEvent]] = field(default_factory=list)
 
 
 def _plan_step(table: str, p: PendingWorker, fetch_state: Callable[[str], Any]) -> _Step:
@@ -85,8 +89,11 @@ def _plan_step(table: str, p: PendingWorker, fetch_state: Callable[[str], Any]) 
     events, final = p.events[:room], len(p.events) <= room
     version = p.base_version
     items: list[dict[str, Any]] = []
+    written: list[tuple[int, int, bool, CloudEvent]] = []
     for event, envelope in events:
+        before = version
         version += event_increment(event)
+        written.append((before, version, event.IS_TELEMETRY, envelope))
         item = event_item(p.worker_id, version, envelope, telemetry=event.IS_TELEMETRY)
         items.append(
             {
@@ -97,7 +104,7 @@ def _plan_step(table: str, p: PendingWorker, fetch_state: Callable[[str], Any]) 
                 }
             }
         )
-    step = _Step(p, events, None, final, items, version)
+    step = _Step(p, events, None, final, items, version, written)
     if p.events_only:
         return step
     key = {PK: {"S": worker_pk(p.worker_id)}, SK: {"S": STATE_SK}}
@@ -224,6 +231,7 @@ def _advance(
 ) -> None:
     p = step.pending
     del p.events[: len(step.events)]
+    p.written.extend(step.written)
     p.base_version = step.version_after
     if step.state is not None:
         p.base_state = step.state

@@ -4,6 +4,7 @@ the trail screen and ``cmltui events``, domain events for replay."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
@@ -56,6 +57,13 @@ class TrailReads:
             except (KeyError, TypeError, ValidationError) as err:
                 log.warning("stored event %s is unreadable: %s", doc_id, brief_error(err))
         return envelopes
+
+    def cached_events(self, worker_id: str, limit: int | None = None) -> list[CloudEvent] | None:
+        """A worker's newest events without waiting on anything: the data file is in memory."""
+        return self.events(worker_id, limit)
+
+    def load_trails(self, worker_ids: Iterable[str]) -> None:
+        """Nothing to read: the data file's trail is in memory already."""
 
     def event_sequence_numbers(self, worker_id: str | None = None) -> list[int]:
         """The sequence numbers of the stored events, oldest first."""

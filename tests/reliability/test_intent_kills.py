@@ -19,6 +19,7 @@ request (``slow``) so that the SIGKILL lands after it went out and before its an
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -274,4 +275,5 @@ async def test_a_terminate_killed_in_flight_then_another_action_keeps_its_actor(
     events = _events(fleet, worker_id)
     terminated = [e.data["terminated_by"] for e in events if e.type == TERMINATED]
     # Today: ['observed in EC2 (not by cmltui)']; alice's intent ended "superseded by start".
-    assert terminated == ["alice"], (said, [(e.type, e.data) for e in events[-6:]])
+    alice = f"alice@{socket.gethostname().split('.', 1)[0]}"  # the actor: OS user and host
+    assert terminated == [alice], (said, [(e.type, e.data) for e in events[-6:]])
