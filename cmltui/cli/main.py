@@ -197,7 +197,7 @@ def _run_demo_servers(args: argparse.Namespace) -> int:
             f"--regions: the demo's AWS (moto) has no region {', '.join(unknown)}", EXIT_USAGE
         )
     return serve_demo_fleet(
-        workers=args.workers, regions=args.regions, seed=args.seed, folder=args.dir
+        workers=args.workers, regions=args.regions, seed=args.seed, folder=args.dir, team=args.team
     )
 
 
@@ -226,6 +226,8 @@ def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     _command = args.command or ("demo dashboard" if args.demo else "dashboard")
     _start_logging()
+    if getattr(args, "team", False) and not (args.demo or args.command == "demo-servers"):
+        raise CliError("--team goes with --demo (or demo-servers --team)", EXIT_USAGE)
     if args.command == "demo-servers" or args.demo:
         from cmltui.cli.extras import require_extra
 
@@ -236,7 +238,10 @@ def _run(argv: list[str] | None) -> int:
         from cmltui.demo.fleet import run_demo_dashboard
 
         return run_demo_dashboard(
-            workers=args.demo_workers, read_only=args.read_only, connect=_demo_connect(args)
+            workers=args.demo_workers,
+            read_only=args.read_only,
+            connect=_demo_connect(args),
+            team=args.team,
         )
     config, config_path, warnings = _load_config(args)
     for warning in warnings:

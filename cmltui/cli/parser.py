@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="workers in the --demo fleet (default 8)",
     )
+    parser.add_argument(
+        "--team",
+        action="store_true",
+        help="with --demo: a team's fleet, the store a DynamoDB table on the demo's moto "
+        "server; prints the command for a second dashboard on it",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     demo = commands.add_parser("demo-servers", help="run moto + a fake CML server with a fleet")
@@ -93,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--dir", help="folder for the generated config, CA and data (default: temp)")
+    demo.add_argument(
+        "--team", action="store_true", help="the store: a DynamoDB table on the moto server"
+    )
 
     listing = commands.add_parser(
         "list", help="the stored fleet (filters combine: a worker must pass each one given)"

@@ -17,6 +17,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Coroutine
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -57,6 +58,10 @@ _DEMO_LAB_TRANSITION_SECONDS = 2.0
 #: A worker created in the dashboard (``n``) gets its controller on the first request for its
 #: instance; CML on it says "not ready" this long, as a booting controller does, then is up.
 DEMO_NEW_WORKER_BOOT_SECONDS = 8.0
+#: ``--team``: the DynamoDB table on the demo's moto server, and how long the command for a
+#: second dashboard stays on screen before the dashboard starts.
+DEMO_TEAM_TABLE = "cmltui-demo-team"
+TEAM_HINT_SECONDS = 3.0
 
 
 def _new_worker_controller(fake_cml: Any, key: str, boot_seconds: float) -> Any:
@@ -163,6 +168,7 @@ class DemoFleet:
         refresh_seconds: dict[str, float] | None = None,
         put_cloudwatch_metrics: bool = True,
         new_worker_boot_seconds: float = DEMO_NEW_WORKER_BOOT_SECONDS,
+        team: bool = False,
     ) -> None:
         if workers < 0:
             raise ValueError("workers must be >= 0")
@@ -179,6 +185,10 @@ class DemoFleet:
         }
         self.put_cloudwatch_metrics = put_cloudwatch_metrics
         self.new_worker_boot_seconds = new_worker_boot_seconds
+        #: A team's fleet: the store is a DynamoDB table on the demo's moto server (issue 17),
+        #: so several dashboards (``cmltui --config <its config>``) share it; auto-stop is on,
+        #: so one of them is the policy runner and the others say which.
+        self.team = team
         self.moto: Any = None
         self.cml: Any = None
         self.info: DemoInfo | None = None
@@ -212,6 +222,8 @@ class DemoFleet:
         config_path = self.folder / "config.toml"
         document = self._config_document(Path(ca_file), password_file)
         write_toml(config_path, document)
+        if self.team:
+            self._create_team_table()
         endpoints = _run_in_fresh_loop(self._populate(config_path))
         cml, boot_seconds = self.cml, self.new_worker_boot_seconds
         cml.serve_new_workers(lambda key: _new_worker_controller(cml, key, boot_seconds))
@@ -262,8 +274,20 @@ class DemoFleet:
                 "license_timeout_seconds": 20.0,
             },
             "refresh": self.refresh_seconds,
-            "idle": {"threshold_minutes": 30, "auto_stop": False, "snooze_minutes": 60},
+            "idle": {"threshold_minutes": 30, "auto_stop": self.team, "snooze_minutes": 60},
+            **({"store": {"backend": "dynamodb", "table": DEMO_TEAM_TABLE}} if self.team else {}),
         }
+
+    def _create_team_table(self) -> None:
+        """The team's table on moto's server, as ``cmltui store init`` makes it."""
+        import boto3
+
+        from cmltui.store.dynamodb_schema import create_table
+
+        client = boto3.Session(
+            aws_access_key_id="cmltui-demo", aws_secret_access_key="cmltui-demo"
+        ).client("dynamodb", region_name=self.regions[0], endpoint_url=self.moto.url)
+        create_table(client, DEMO_TEAM_TABLE)
 
     async def _populate(self, config_path: Path) -> dict[str, str]:
         """Create the workers in moto with cmltui's own gateway, and their CML controllers."""
@@ -350,7 +374,7 @@ class DemoFleet:
 
 # ---------------------------------------------------------------------------- entry points
 def serve_demo_fleet(
-    *, workers: int, regions: list[str], seed: int, folder: str | None = None
+    *, workers: int, regions: list[str], seed: int, folder: str | None = None, team: bool = False
 ) -> int:
     """``cmltui demo-servers``: print one JSON line, serve until interrupted, stop cleanly."""
     stop_requested = threading.Event()
@@ -361,7 +385,11 @@ def serve_demo_fleet(
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     fleet = DemoFleet(
-        workers=workers, regions=regions or list(DEFAULT_DEMO_REGIONS), seed=seed, folder=folder
+        workers=workers,
+        regions=regions or list(DEFAULT_DEMO_REGIONS),
+        seed=seed,
+        folder=folder,
+        team=team,
     )
     try:
         info = fleet.start()
@@ -382,19 +410,37 @@ def demo_connect(default: ConnectConfig) -> ConnectConfig:
     return default.model_copy(update={"command": command})
 
 
+def team_hint(config_path: str) -> str:
+    """What to run for a second dashboard on the team demo's fleet."""
+    return (
+        "cmltui demo (team): the store is a DynamoDB table on the demo's moto server. "
+        "Open a second dashboard on the same fleet in another terminal, while this one runs:\n"
+        f"    cmltui --config {config_path}"
+    )
+
+
 def run_demo_dashboard(
-    *, workers: int = 8, read_only: bool = False, connect: ConnectConfig | None = None
+    *,
+    workers: int = 8,
+    read_only: bool = False,
+    connect: ConnectConfig | None = None,
+    team: bool = False,
 ) -> int:
     """``cmltui --demo``: the dashboard on an in-process demo fleet, data in a temp folder.
 
     ``connect``: the ``[connect]`` section of ``--config`` (the demo's own config has none).
+    ``team`` (``--team``): the store is a DynamoDB table on the demo's moto server; the command
+    for a second dashboard on the same fleet is printed before the dashboard starts.
     """
     from cmltui.config import load_config
     from cmltui.demo.fake_cml import DEMO_LICENSE_TOKEN
     from cmltui.launch import run_dashboard
 
     print("Starting the demo fleet (moto + fake CML on 127.0.0.1)...", file=sys.stderr)
-    with DemoFleet(workers=workers) as info:
+    with DemoFleet(workers=workers, team=team) as info:
         config, _, _ = load_config(info.config_path)
         config = config.model_copy(update={"connect": connect or demo_connect(config.connect)})
+        if team:
+            print(team_hint(info.config_path), file=sys.stderr, flush=True)
+            time.sleep(TEAM_HINT_SECONDS)  # read before the dashboard takes the screen
         return run_dashboard(config, read_only=read_only, demo_licence_token=DEMO_LICENSE_TOKEN)

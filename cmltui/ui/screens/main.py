@@ -157,6 +157,8 @@ class MainScreen(WorkerActions, Screen[None]):
                 totals=change_set.totals,
                 last_success_at=change_set.last_success_at,
                 from_cache=change_set.from_cache,
+                policy_runner=change_set.policy_runner,
+                policy_runner_is_me=change_set.policy_runner_is_me,
             )
         self.query_one(StatusLine).show_errors(change_set.errors)
         self.query_one(OutageBanner).show_outage(

@@ -38,6 +38,9 @@ class FleetHeader(Static):
         self.terminated_hidden_count = 0
         #: The clock reading of the last render (a resize re-renders with it).
         self._now: datetime | None = None
+        #: Who applies the automatic policies (the lease holder, "user@host:pid"), as last told.
+        self.policy_runner: str | None = None
+        self.policy_runner_is_me = False
         #: What the header shows: an unchanged header is not rendered again.
         self._shown_text: Text | None = None
 
@@ -53,7 +56,12 @@ class FleetHeader(Static):
         marked_count: int = 0,
         hidden_marked_count: int = 0,
         terminated_hidden_count: int = 0,
+        policy_runner: str | None = None,
+        policy_runner_is_me: bool | None = None,
     ) -> None:
+        if policy_runner_is_me is not None:  # told with each change set
+            self.policy_runner = policy_runner
+            self.policy_runner_is_me = policy_runner_is_me
         if totals is not None:
             self.totals = totals
             self.last_success_at = last_success_at
@@ -112,7 +120,22 @@ class FleetHeader(Static):
         short.append_text(plain(self.profile_label, "bold"))
         short.append(" │ ", style="dim")
         short.append_text(plain(regions))
-        return [full, short]
+        runner = self._policy_runner()
+        if runner is None:
+            return [full, short]
+        return [full + runner, short + runner, short]
+
+    def _policy_runner(self) -> Text | None:
+        """Which cmltui applies the automatic policies (idle stop, schedules), when known."""
+        if self.policy_runner is None:
+            return None
+        text = Text()
+        text.append("  │  policy runner ", style="dim")
+        if self.policy_runner_is_me:
+            text.append("this cmltui", style="bold")
+        else:
+            text.append_text(plain(self.policy_runner, "bold"))
+        return text
 
     def _stats_lines(self, now: datetime) -> list[Text]:
         """Freshness first (the end is what a narrow terminal cuts), longest form first."""
