@@ -16,13 +16,12 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from cmltui.services.connect import ConnectPlan, plan_connect
 from cmltui.services.snapshot import ChangeSet, WorkerSnapshot
 from cmltui.services.terminated_view import TerminatedView
 from cmltui.ui.actions import bindings_for
-from cmltui.ui.connect_session import connect_in_terminal
 from cmltui.ui.formatting import shown
 from cmltui.ui.screens.acting import WorkerActions
+from cmltui.ui.screens.connecting import ConnectActions
 from cmltui.ui.screens.errors import ErrorsScreen
 from cmltui.ui.screens.guards import guarded
 from cmltui.ui.screens.labs import labs_screen_for
@@ -63,7 +62,7 @@ def detail_placement(width: int, height: int) -> str:
     return "replace"
 
 
-class MainScreen(WorkerActions, Screen[None]):
+class MainScreen(WorkerActions, ConnectActions, Screen[None]):
     BINDINGS = bindings_for(read_only=False)
 
     def __init__(self) -> None:
@@ -72,7 +71,7 @@ class MainScreen(WorkerActions, Screen[None]):
         #: A change arrived while paused: resume re-reads the whole fleet.
         self.missed_updates = False
         #: The connect command owns the terminal: a second one waits for it to end.
-        self.connecting = False
+        self.connecting = False  # see ConnectActions
 
     @property
     def fleet_app(self) -> CmlTuiApp:
@@ -348,67 +347,6 @@ class MainScreen(WorkerActions, Screen[None]):
     def action_refresh(self) -> None:
         self.fleet_app.service.request_refresh()
         self.notify("Refreshing now…", timeout=2)
-
-    @guarded
-    def action_copy_endpoint(self) -> None:
-        worker = self._selected()
-        if worker is None:
-            return self._nothing_selected()
-        refusal = worker.connect_refusal  # the seed's can_connect, with its reason
-        if refusal is not None or not worker.https_endpoint:
-            self.notify(
-                f"Nothing copied: {shown(worker.name)} is not ready for connections ({refusal}).",
-                severity="warning",
-                markup=False,
-            )
-            return
-        # OSC 52: reaches the operator's own clipboard through SSH (tmux: set-clipboard on).
-        self.app.copy_to_clipboard(worker.https_endpoint)
-        self.notify(f"Copied {shown(worker.https_endpoint)}", markup=False)
-
-    @guarded
-    def action_connect(self) -> None:
-        """The [connect] command for the selected worker, on this terminal (read-only too: it
-        changes nothing in the fleet)."""
-        worker = self._selected()
-        if worker is None:
-            return self._nothing_selected()
-        if self.connecting:
-            self.notify("A connect command is still running.", severity="warning")
-            return
-        plan = plan_connect(worker, self.fleet_app.config)
-        if plan.refusal is not None:
-            self.notify(
-                f"Cannot connect to {shown(worker.name)}: {plan.refusal}.",
-                severity="warning",
-                markup=False,
-            )
-            return
-        self.connecting = True
-        self.run_worker(self._connect(plan), group="connect", exit_on_error=False)
-
-    async def _connect(self, plan: ConnectPlan) -> None:
-        try:
-            outcome = await connect_in_terminal(self.app, plan.argv, plan.banner())
-        except Exception as err:
-            self.fleet_app.log_unexpected(err, doing="connect")
-            return
-        finally:
-            self.connecting = False
-        if outcome is None:
-            self.notify(
-                "This dashboard has no terminal to hand over: use cmltui connect "
-                f"{shown(plan.worker_name)}.",
-                severity="warning",
-                markup=False,
-            )
-            return
-        self.notify(
-            f"{shown(plan.worker_name)}: {outcome.summary()}",
-            severity="information" if outcome.ok else "warning",
-            markup=False,
-            timeout=6 if outcome.ok else 12,
-        )
 
     @guarded
     def action_events(self) -> None:
