@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 import tempfile
 import time
@@ -134,6 +135,10 @@ async def measure(info: dict[str, Any], args: argparse.Namespace) -> dict[str, A
             first = await engine.run(controller.refresh_once())
             await wait_for_rows(app, args.workers)
             await pilot.pause()
+            if args.gc_threshold:  # an experiment: the collector tuned otherwise than the app
+                gc.set_threshold(*(int(part) for part in args.gc_threshold.split(",")))
+            if args.refreeze:  # an experiment: the imported fleet out of later collections
+                gc.freeze()
             result["import_cycle"] = {
                 "seconds": round(first.seconds, 3),
                 **lag_figures(sampler.take()),
@@ -283,6 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=("thread", "loop"), default="thread")
     parser.add_argument(
         "--switch-interval", type=float, default=None, help="sys.setswitchinterval (seconds)"
+    )
+    parser.add_argument(
+        "--gc-threshold", help="A,B,C: gc.set_threshold after the import (default: the app's)"
+    )
+    parser.add_argument(
+        "--refreeze", action="store_true", help="gc.freeze() again after the import cycle"
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
