@@ -117,7 +117,12 @@ async def wait_for_rows(app: Any, count: int, timeout: float = 600.0) -> None:
     deadline = time.perf_counter() + timeout
     while app.main_screen.table.row_count < count:
         if time.perf_counter() > deadline:
-            raise RuntimeError(f"the table never reached {count} rows")
+            current = app.service.current()
+            errors = "; ".join(f"{e.source}: {e.error}" for e in current.errors) or "none"
+            raise RuntimeError(
+                f"the table never reached {count} rows: {app.main_screen.table.row_count} "
+                f"rows, {len(current.changed)} workers published, errors: {errors}"
+            )
         await asyncio.sleep(0.05)
 
 
