@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, LoadingIndicator, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
-from cmltui.domain.events import CloudEvent
+from cmltui.domain.events import CloudEvent, CMLWorkerTelemetryUpdatedDomainEvent
 from cmltui.domain.plural import plural
 from cmltui.services.discovery import DiscoveredInstance
 from cmltui.ui.actions import ACTIONS, GROUP_TITLES, visible_actions
@@ -158,7 +158,7 @@ class ImportScreen(Dialog[list[DiscoveredInstance] | None]):
         self.close(None)
 
 
-_TELEMETRY_TYPE = "cmltui.worker.telemetry-updated.v1"
+_TELEMETRY_TYPE = CMLWorkerTelemetryUpdatedDomainEvent.EVENT_TYPE
 
 
 def trail_lines(events: Sequence[CloudEvent]) -> list[Text]:

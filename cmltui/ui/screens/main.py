@@ -16,6 +16,10 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from cmltui.domain.events import (
+    CMLWorkerTelemetryCompactedDomainEvent,
+    CMLWorkerTelemetryUpdatedDomainEvent,
+)
 from cmltui.services.snapshot import ChangeSet, WorkerSnapshot
 from cmltui.services.terminated_view import TerminatedView
 from cmltui.ui.actions import bindings_for
@@ -45,7 +49,10 @@ DETAIL_EVENTS = 10
 #: Telemetry events (and the checkpoint retention compacts old ones into) are drawn as the
 #: history bars; the detail lists what happened to the worker.
 _TELEMETRY_EVENT_TYPES = frozenset(
-    {"cmltui.worker.telemetry-updated.v1", "cmltui.worker.telemetry-compacted.v1"}
+    {
+        CMLWorkerTelemetryUpdatedDomainEvent.EVENT_TYPE,
+        CMLWorkerTelemetryCompactedDomainEvent.EVENT_TYPE,
+    }
 )
 
 
