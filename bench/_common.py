@@ -158,3 +158,27 @@ def dashboard_memory_habits() -> None:
 
     limit_malloc_arenas()
     start_trimming(threading.Event())
+
+
+def report_hangs_after(seconds: float) -> None:
+    """If the bench is still running after ``seconds``, print every asyncio task's stack and
+    every thread's to stderr, then exit 3: a bench that waits forever for the servers says
+    where it waits instead of dying silently under a caller's timeout. Call inside the loop."""
+    import asyncio
+    import faulthandler
+
+    loop = asyncio.get_running_loop()
+
+    def report() -> None:
+        # The real stderr: a running Textual app has replaced ``sys.stderr``.
+        err = sys.__stderr__ or sys.stderr
+        print(f"bench still running after {seconds:.0f} s; its tasks:", file=err)
+        for task in asyncio.all_tasks(loop):
+            if not task.get_name().startswith("message pump"):
+                task.print_stack(file=err)
+        err.flush()
+        faulthandler.dump_traceback(file=err, all_threads=True)
+        err.flush()
+        os._exit(3)
+
+    loop.call_later(seconds, report)

@@ -151,25 +151,34 @@ class KeyDriver:
         self.times: list[float] = []
         self._rng = random.Random(seed)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         key = "down"
-        while True:
+        # A flag, not only the cancel: on Python 3.11 ``asyncio.wait_for`` (in ``_painted``)
+        # swallows a cancel that arrives as its future completes, and the loop would go on
+        # for ever while ``stop`` waits for it (a smoke run hung so on a loaded machine).
+        while not self._stopping:
             await asyncio.sleep(KEY_EVERY * self._rng.uniform(0.5, 1.5))
+            if self._stopping:
+                return
             self.times.append(await press_and_time(self.app, key))
             key = "up" if key == "down" else "down"
 
     async def stop(self) -> list[float]:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        self._stopping = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task}, timeout=40)  # a press in flight gives up after 30 s
+            if not task.done():
+                raise RuntimeError("the key driver did not stop")
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
         return self.times
 
 

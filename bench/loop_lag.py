@@ -36,6 +36,7 @@ from _common import (
     print_table,
     print_targets,
     regions_for,
+    report_hangs_after,
     use_demo_credentials,
 )
 from _probes import (
@@ -207,6 +208,8 @@ def check_targets(result: dict[str, Any]) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    if args.give_up_after:
+        report_hangs_after(args.give_up_after)
     regions = regions_for(args.regions)
     use_demo_credentials()
     fleet = FleetProcess(
@@ -296,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
         "--refreeze", action="store_true", help="gc.freeze() again after the import cycle"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--give-up-after", type=float, help="print the stacks and exit 3 after this many seconds"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if args.switch_interval:

@@ -58,7 +58,9 @@ def test_refresh_counts_both_sides_on_the_servers() -> None:
 
 
 def test_loop_lag_reports_lag_and_the_all_rows_change_set() -> None:
-    result = run_bench("loop_lag", "--workers", "4", "--regions", "1", "--seconds", "1")
+    result = run_bench(
+        "loop_lag", "--workers", "4", "--regions", "1", "--seconds", "1", "--give-up-after", "200"
+    )
     assert result["rows_shown"] == 4
     assert result["unexpected_errors"] == 0
     assert result["back_to_back"]["cycles"] >= 1
