@@ -31,6 +31,8 @@ class CloudWatchRefreshMixin(ControllerBase):
             if w.state.aws_region == region
             and w.state.status == CMLWorkerStatus.RUNNING
             and w.state.aws_instance_id
+            # The policy runner's stored figures cover it (see ``shared_polling``).
+            and not ((rt := self._runtime.get(w.id)) is not None and rt.cml_borrowed)
         }
         if not running:
             return

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import zlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -30,10 +31,11 @@ from cmltui.cml.status_map import service_status_for
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
 from cmltui.domain.errors import DomainError
 from cmltui.domain.worker import CMLWorker
-from cmltui.services.controller_base import ControllerBase, _WorkerRuntime
+from cmltui.services.controller_base import _WorkerRuntime
 from cmltui.services.ports import (
     CmlClient,
 )
+from cmltui.services.shared_polling import SharedPollingMixin
 
 log = logging.getLogger("cmltui.controller")
 
@@ -41,7 +43,7 @@ log = logging.getLogger("cmltui.controller")
 FRESH_FOR_STOP = timedelta(seconds=5)
 
 
-class CmlPollerMixin(ControllerBase):
+class CmlPollerMixin(SharedPollingMixin):
     def _cml_targets(self) -> list[CMLWorker]:
         return [
             w
@@ -236,7 +238,8 @@ class CmlPollerMixin(ControllerBase):
         self._touch(worker)  # the history moved even when the aggregate did not
 
     async def refresh_cml(self) -> None:
-        """Poll every running worker's CML concurrently (the pool bounds the concurrency)."""
+        """Poll every running worker's CML concurrently (the pool bounds the concurrency),
+        except those the policy runner's fresh poll mark covers (``shared_polling``)."""
         await self.load()
         targets = self._cml_targets()
         # Clients of workers that stopped or vanished are closed.
@@ -247,9 +250,19 @@ class CmlPollerMixin(ControllerBase):
             runtime.cml_full_read_due = True  # a start or a new endpoint: read everything
             with contextlib.suppress(Exception):
                 await self._cml_pool.forget(worker_id)
-        await asyncio.gather(*(self._poll_worker_safely(w) for w in targets))
+        started = time.perf_counter()
+        runner = await self._cml_runner()
+        borrowed, mark = (set(), None) if runner else await self._borrowable(targets)
+        polled = [w for w in targets if w.id not in borrowed]
+        for worker in polled:
+            self._runtime_for(worker.id).cml_borrowed = False
+        await asyncio.gather(*(self._poll_worker_safely(w) for w in polled))
+        if mark is not None:
+            self._adopt_borrowed([w for w in targets if w.id in borrowed], mark)
         await self._apply_idle_policy()
         await self._apply_schedules()
+        if runner:
+            await self._store_poll_mark(polled, time.perf_counter() - started)
         await self._commit()
         self._touch_time_derived()
         self._publish()

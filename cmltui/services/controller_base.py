@@ -82,6 +82,11 @@ class _WorkerRuntime:
     #: CML answered (anything, an error too) since cmltui or the worker started; until then
     #: the snapshot shows its service as pending. Set by the CML cycle, cleared on a stop.
     cml_answered: bool = False
+    #: The last CML cycle took this worker's figures from the policy runner's stored ones
+    #: (its poll mark) instead of asking CML: CloudWatch is not asked for it either.
+    cml_borrowed: bool = False
+    #: The poll mark those figures came with (each mark adds one history point).
+    borrowed_mark_at: datetime | None = None
 
 
 class ControllerBase:
@@ -134,6 +139,9 @@ class ControllerBase:
         async def _sync_store(self) -> None: ...  # persistence
         async def _forget(self, worker: CMLWorker) -> None: ...  # persistence
         def _client(self, worker: CMLWorker) -> CmlClient: ...  # cml_poller
+        def _set_cml_error(  # cml_poller
+            self, worker: CMLWorker, message: str | None
+        ) -> None: ...
         async def _read_before_stop(  # cml_poller
             self, workers: Sequence[CMLWorker]
         ) -> bool: ...

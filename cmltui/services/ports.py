@@ -23,7 +23,7 @@ from cmltui.cml.models import (
     LicenseRegistrationResult,
 )
 from cmltui.domain.events import CloudEvent
-from cmltui.domain.lease import LeaseView
+from cmltui.domain.lease import LeaseView, PollMark
 from cmltui.domain.worker import CMLWorker, CMLWorkerState
 from cmltui.domain.worker_policy import PolicyChange
 from cmltui.services.discovery import DiscoveredInstance
@@ -122,6 +122,12 @@ class FleetStore(Protocol):
         """Take or renew the automatic-policy lease (one process at a time runs policies)."""
 
     def release_lease(self, holder: str) -> None: ...
+
+    async def poll_mark_async(self) -> PollMark | None:
+        """The policy runner's last CML poll mark (None: none yet, or unreadable)."""
+
+    async def put_poll_mark_async(self, mark: PollMark) -> None:
+        """Store this process's poll mark (it holds the lease); a viewer stores nothing."""
 
     def events(self, worker_id: str | None = None, limit: int | None = None) -> list[CloudEvent]:
         """The audit trail, oldest first (a shared table's is a network read)."""

@@ -222,9 +222,18 @@ class ProjectionMixin(ControllerBase):
             all_regions_failing=self._all_regions_failing,
             is_full=full,
             generated_at=now,
-            policy_runner=self.policy_runner,
-            policy_runner_is_me=self.policy_runner == self.holder_id,
+            policy_runner=self._shown_runner(),
+            policy_runner_is_me=self._shown_runner() == self.holder_id,
         )
+
+    def _shown_runner(self) -> str | None:
+        """The lease holder, as the header names it: always when it is another process (it
+        reads CML for this one, and runs the policies); this process only when it has
+        policies to run (alone with auto-stop off and no schedule, there is nothing to say)."""
+        runner = self.policy_runner
+        if runner == self.holder_id and not (self.config.idle.auto_stop or self._schedules):
+            return None
+        return runner
 
     def current(self) -> ChangeSet:
         """Every worker, as it stands."""

@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from cmltui.domain.clock import Clock, utc_now
 from cmltui.domain.events import CloudEvent, DomainEvent, event_from_cloudevent, to_cloudevent
-from cmltui.domain.lease import LeaseView
+from cmltui.domain.lease import LeaseView, PollMark
 from cmltui.domain.repository import CMLWorkerRepository
 from cmltui.domain.worker import CMLWorker, CMLWorkerState
 from cmltui.store import dynamodb_lease
@@ -323,6 +323,17 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
     def release_lease(self, holder: str) -> None:
         if not self._read_only:
             self._call(dynamodb_lease.release, self.client, self.table, holder)
+
+    async def poll_mark_async(self) -> PollMark | None:
+        return await asyncio.to_thread(
+            self._call, dynamodb_lease.read_poll_mark, self.client, self.table
+        )
+
+    async def put_poll_mark_async(self, mark: PollMark) -> None:
+        if not self._read_only:
+            await asyncio.to_thread(
+                self._call, dynamodb_lease.put_poll_mark, self.client, self.table, mark
+            )
 
     # ------------------------------------------------------------------ the event trail
     def events(self, worker_id: str | None = None, limit: int | None = None) -> list[CloudEvent]:

@@ -1,4 +1,5 @@
-"""The automatic-policy lease in the shared DynamoDB table: one item, a conditional put.
+"""The automatic-policy lease in the shared DynamoDB table: one item, a conditional put; and the
+policy runner's CML poll mark, one item it overwrites each cycle.
 
 The same rules as the data file's lease (``cmltui.store.lease.decide``): taken when free, expired or
 already ours, renewed once a third of its time has gone. The put is conditioned on the item being
@@ -7,11 +8,13 @@ exactly what was read (or absent), so two processes can never both take it.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from cmltui.domain.lease import LeaseView
-from cmltui.store.dynamodb_schema import LEASE_SK, META_PK, PK, SK
+from cmltui.domain.lease import LeaseView, PollMark
+from cmltui.store import poll_mark
+from cmltui.store.dynamodb_schema import LEASE_SK, META_PK, PK, POLL_MARK_SK, SK
 from cmltui.store.lease import decide, peek, release_value
 
 _KEY = {PK: {"S": META_PK}, SK: {"S": LEASE_SK}}
@@ -60,3 +63,24 @@ def release(client: Any, table: str, holder: str) -> None:
     value = release_value(current, holder)
     if value is not None:
         _put(client, table, value, seen)
+
+
+_POLL_KEY = {PK: {"S": META_PK}, SK: {"S": POLL_MARK_SK}}
+
+
+def read_poll_mark(client: Any, table: str) -> PollMark | None:
+    """The policy runner's last CML poll mark (one eventually consistent read: a mark a second
+    late only makes a process poll CML itself once)."""
+    item = client.get_item(TableName=table, Key=_POLL_KEY).get("Item")
+    if item is None or "value" not in item:
+        return None
+    try:
+        return poll_mark.decode(json.loads(item["value"]["S"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def put_poll_mark(client: Any, table: str, mark: PollMark) -> None:
+    """One put per CML cycle by the runner (no condition: only the lease holder writes it)."""
+    value = json.dumps(poll_mark.encode(mark), separators=(",", ":"))
+    client.put_item(TableName=table, Item={**_POLL_KEY, "value": {"S": value}})

@@ -13,7 +13,8 @@ One table, single-table design (all keys are strings):
   ``telemetry``, ``envelope`` (the CloudEvents 1.0 form as JSON), and ``gsi1pk =
   EVENTS#<UTC day>``/``gsi1sk = <UTC time>#<worker id>#<version>`` for the ``by_time`` index
   (events by time, one partition per day);
-* ``pk = META``: ``sk = LEASE`` (the automatic-policy lease), ``sk = EVENT_DAYS`` (the set of
+* ``pk = META``: ``sk = LEASE`` (the automatic-policy lease), ``sk = POLL_MARK`` (which
+  workers' CML the lease holder read last, and when), ``sk = EVENT_DAYS`` (the set of
   days that have events, so a query by time knows where the trail starts).
 
 JSON strings rather than DynamoDB maps: no float/Decimal conversion, one attribute per record.
@@ -36,6 +37,7 @@ EVENT_PREFIX = "EVENT#"
 WORKER_PREFIX = "WORKER#"
 META_PK = "META"
 LEASE_SK = "LEASE"
+POLL_MARK_SK = "POLL_MARK"
 DAYS_SK = "EVENT_DAYS"
 BY_TIME_INDEX = "by_time"
 WORKERS_INDEX = "workers"

@@ -3,7 +3,7 @@
 A mixin of ``TinyDbWorkerRepository`` (kept apart so that each module has one job): every write
 is one transaction under the file lock (merge what another process wrote meanwhile, write,
 release); ``sync`` catches up with other processes' writes; the policy lease decides which
-process runs the automatic policies.
+process runs the automatic policies (and reads CML for the others: its poll mark).
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cmltui.domain.clock import Clock
+from cmltui.domain.lease import PollMark
 from cmltui.domain.worker import CMLWorkerState
+from cmltui.store import poll_mark
 from cmltui.store.atomic_storage import AtomicJSONStorage
 from cmltui.store.errors import StoreFolderError, StoreWriteError
 from cmltui.store.lease import LEASE_KEY, LeaseView, decide, release_value
@@ -149,6 +151,19 @@ class SharedFileWrites:
             if value is not None:
                 self._stage(meta={LEASE_KEY: value})
                 self._write_locked()
+
+    # ------------------------------------------------------------------ the CML poll mark
+    def poll_mark(self) -> PollMark | None:
+        """The policy runner's last CML poll mark, as of the last sync (None: none or bad)."""
+        return poll_mark.decode(self.get_meta(poll_mark.POLL_MARK_KEY))
+
+    async def poll_mark_async(self) -> PollMark | None:
+        return self.poll_mark()
+
+    async def put_poll_mark_async(self, mark: PollMark) -> None:
+        """Staged: the cycle's own write (``flush_async`` or a save) puts it in the file."""
+        if not self.read_only:
+            self._stage(meta={poll_mark.POLL_MARK_KEY: poll_mark.encode(mark)})
 
     def _merge_pending_back(self, earlier: PendingChanges) -> None:
         later = self._pending
