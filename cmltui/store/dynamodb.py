@@ -36,6 +36,7 @@ from cmltui.domain.worker import CMLWorker, CMLWorkerState
 from cmltui.store import dynamodb_lease
 from cmltui.store import dynamodb_reads as reads
 from cmltui.store.dynamodb_errors import StoreConflictError
+from cmltui.store.dynamodb_retention import TelemetryTrimmer, trim_worker
 from cmltui.store.dynamodb_schema import day_of, event_increment
 from cmltui.store.dynamodb_trail import TrailCache
 from cmltui.store.dynamodb_writes import PendingWorker, write_pending
@@ -58,6 +59,7 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
         *,
         clock: Clock = utc_now,
         read_only: bool = False,
+        retention: TelemetryTrimmer | None = None,
     ) -> None:
         self.client = client
         self.table = table
@@ -74,6 +76,8 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
         self._event_cache: dict[str, list[CloudEvent]] = {}
         #: Each worker's trail in memory, for the dashboard (``cached_events``).
         self._trails = TrailCache()
+        #: Old telemetry folded into checkpoints (``dynamodb_retention``).
+        self._trimmer = retention or TelemetryTrimmer()
         self._mutation_lock = threading.RLock()
         self._write_lock = threading.Lock()
         self._load()
@@ -169,6 +173,7 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
                     on_written=self._written,
                 )
                 if not conflicts:
+                    self._trim_telemetry()
                     return
                 if not rebase:
                     raise StoreConflictError(conflicts, "the changes are kept in memory")
@@ -188,8 +193,25 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
             self._call(reads.note_event_days, self.client, self.table, days)
             self._days_noted |= days
 
+    def _trim_telemetry(self) -> None:
+        """Fold the old telemetry of the workers due a trim (in the writing thread)."""
+        for worker_id, upto in self._trimmer.due(self._clock()).items():
+            try:
+                removed = self._call(trim_worker, self.client, self.table, worker_id, upto)
+            except StoreError as err:  # kept as it is; the next trim of the worker folds it
+                log.warning("telemetry of %s not trimmed: %s", worker_id, err)
+                continue
+            if removed:
+                with self._mutation_lock:
+                    self._event_cache.pop(worker_id, None)
+
     def _written(self, p: PendingWorker, state: CMLWorkerState | None, version: int) -> None:
         self._trails.append_written(p.worker_id, p.written)
+        for _, written_version, telemetry, envelope in p.written:
+            if telemetry:
+                self._trimmer.note(p.worker_id, written_version, envelope.time)
+        if p.delete:
+            self._trimmer.forget(p.worker_id)
         with self._mutation_lock:
             self._event_cache.pop(p.worker_id, None)
             if p.delete:

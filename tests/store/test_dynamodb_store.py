@@ -90,7 +90,10 @@ def test_a_worker_with_more_events_than_a_transaction_takes_consistent_steps(
         worker.update_telemetry(frozen_clock(), labs % 7, 10.0, 20.0)
     sizes = _transactions(dynamo_client)
     assert store.save_many([worker]) == 250
-    assert sizes == [100, 100, 53]  # 99 + record, 99 + record, 52 + record
+    # 99 + record, 99 + record, 52 + record; then retention folds the old telemetry into a
+    # checkpoint in transactions of its own (test_dynamodb_retention.py).
+    assert sizes[:3] == [100, 100, 53]
+    assert all(size <= 100 for size in sizes)
     other = open_dynamo()
     assert other.get("busy").state == worker.state
     replayed = CMLWorker.from_events(other.domain_events_for("busy"), clock=frozen_clock)
