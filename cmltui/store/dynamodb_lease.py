@@ -9,6 +9,7 @@ exactly what was read (or absent), so two processes can never both take it.
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -72,15 +73,18 @@ def read_poll_mark(client: Any, table: str) -> PollMark | None:
     """The policy runner's last CML poll mark (one eventually consistent read: a mark a second
     late only makes a process poll CML itself once)."""
     item = client.get_item(TableName=table, Key=_POLL_KEY).get("Item")
-    if item is None or "value" not in item:
+    if item is None or "z" not in item:
         return None
     try:
-        return poll_mark.decode(json.loads(item["value"]["S"]))
-    except (KeyError, TypeError, ValueError):
+        return poll_mark.decode(json.loads(zlib.decompress(item["z"]["B"])))
+    except (KeyError, TypeError, ValueError, zlib.error):
         return None
 
 
 def put_poll_mark(client: Any, table: str, mark: PollMark) -> None:
-    """One put per CML cycle by the runner (no condition: only the lease holder writes it)."""
-    value = json.dumps(poll_mark.encode(mark), separators=(",", ":"))
-    client.put_item(TableName=table, Item={**_POLL_KEY, "value": {"S": value}})
+    """One put per CML cycle by the runner (no condition: only the lease holder writes it).
+
+    Compressed: an item holds at most 400 KB and each KB written costs a write unit; 5,000
+    worker ids are about 190 KB as JSON and about half that compressed."""
+    value = json.dumps(poll_mark.encode(mark), separators=(",", ":")).encode()
+    client.put_item(TableName=table, Item={**_POLL_KEY, "z": {"B": zlib.compress(value, 9)}})
