@@ -78,6 +78,8 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
         self._trails = TrailCache()
         #: Old telemetry folded into checkpoints (``dynamodb_retention``).
         self._trimmer = retention or TelemetryTrimmer()
+        #: The runner's poll mark, stored after the next write that succeeds (see ``_write``).
+        self._mark_pending: PollMark | None = None
         self._mutation_lock = threading.RLock()
         self._write_lock = threading.Lock()
         self._load()
@@ -93,7 +95,7 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
 
     @property
     def pending_write(self) -> bool:
-        return bool(self._pending)
+        return bool(self._pending) or self._mark_pending is not None
 
     def _call(self, call: Any, *args: Any, **kwargs: Any) -> Any:
         return reads.guarded(self.table, call, *args, **kwargs)
@@ -173,6 +175,7 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
                     on_written=self._written,
                 )
                 if not conflicts:
+                    self._put_pending_mark()
                     self._trim_telemetry()
                     return
                 if not rebase:
@@ -192,6 +195,16 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
         if days:
             self._call(reads.note_event_days, self.client, self.table, days)
             self._days_noted |= days
+
+    def _put_pending_mark(self) -> None:
+        """The poll mark vouches for figures this process read: it is stored only once they
+        are (a mark over figures that failed to save would make the others show old ones)."""
+        mark, self._mark_pending = self._mark_pending, None
+        if mark is not None:
+            try:
+                self._call(dynamodb_lease.put_poll_mark, self.client, self.table, mark)
+            except StoreError as err:  # the others poll for themselves until the next one
+                log.warning("poll mark not stored: %s", err)
 
     def _trim_telemetry(self) -> None:
         """Fold the old telemetry of the workers due a trim (in the writing thread)."""
@@ -279,7 +292,7 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
 
     def flush(self) -> bool:
         self._require_writable()
-        if not self._pending:
+        if not self.pending_write:
             return False
         self._write()
         return True
@@ -352,10 +365,9 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
         )
 
     async def put_poll_mark_async(self, mark: PollMark) -> None:
+        """Kept until the cycle's write (``flush_async`` or a save) has stored the figures."""
         if not self._read_only:
-            await asyncio.to_thread(
-                self._call, dynamodb_lease.put_poll_mark, self.client, self.table, mark
-            )
+            self._mark_pending = mark
 
     # ------------------------------------------------------------------ the event trail
     def events(self, worker_id: str | None = None, limit: int | None = None) -> list[CloudEvent]:
@@ -423,13 +435,13 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
     ) -> int:
         """``save_many`` with the DynamoDB calls in a worker thread."""
         saved = self._stage(entities)
-        if self._pending:
+        if self.pending_write:
             await asyncio.to_thread(self._write)
         return saved
 
     async def flush_async(self) -> bool:
         self._require_writable()
-        if not self._pending:
+        if not self.pending_write:
             return False
         await asyncio.to_thread(self._write)
         return True

@@ -119,6 +119,7 @@ async def test_a_mark_from_a_process_that_does_not_hold_the_lease_is_ignored(fle
         worker_ids=frozenset(w.id for w in bob.workers()),
     )
     await alice._repository.put_poll_mark_async(stray)
+    await alice._repository.flush_async()
     await bob.refresh_cml()
     assert bob.current().policy_runner == alice.holder_id
     assert bob.cml_request_count > 0, "a mark not from the lease holder must not be trusted"

@@ -49,6 +49,8 @@ async def test_five_thousand_workers_fit_one_dynamodb_item(
     store = DynamoDbWorkerRepository(dynamo_client, dynamo_table, clock=frozen_clock)
     mark = _mark(frozen_clock, {str(uuid.UUID(int=n)) for n in range(5000)})
     await store.put_poll_mark_async(mark)
+    assert await store.poll_mark_async() is None, "stored with the cycle's write, not before"
+    assert await store.flush_async() is True
     assert await store.poll_mark_async() == mark
     item = dynamo_client.get_item(
         TableName=dynamo_table, Key={"pk": {"S": "META"}, "sk": {"S": "POLL_MARK"}}
