@@ -1,4 +1,5 @@
-"""moto's EC2 + CloudWatch server on 127.0.0.1, behind a small fault-injecting WSGI wrapper.
+"""moto's EC2 + CloudWatch (+ DynamoDB) server on 127.0.0.1, behind a small fault-injecting WSGI
+wrapper.
 
 Used by the tests and by the demo fleet. moto has no throttling switch, so ``FaultInjector``
 sits in front of moto's own WSGI app and answers chosen requests itself with the error bodies
@@ -7,6 +8,7 @@ real AWS sends (see spec/tech-facts.md §4)::
     server = MotoServer().start()
     server.faults.throttle("ec2", count=2)      # the next 2 EC2 requests get RequestLimitExceeded
     server.faults.deny("cloudwatch", "GetMetricData")
+    server.faults.throttle("dynamodb", count=None)   # every DynamoDB call throttled until clear()
     server.request_counts[("ec2", "DescribeInstances")]
     server.reset()                              # POST /moto-api/reset and clear the faults
     server.stop()
@@ -33,11 +35,16 @@ from urllib.parse import parse_qs
 
 EC2 = "ec2"
 CLOUDWATCH = "cloudwatch"
+DYNAMODB = "dynamodb"
 ANY_SERVICE = "*"
 #: moto's default account (the backends are keyed by account, then region).
 MOTO_ACCOUNT_ID = "123456789012"
 
 _CLOUDWATCH_TARGET_PREFIX = "GraniteServiceVersion20100801."
+_DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."
+#: EC2 actions whose instance ids are counted (``FaultInjector.instance_requests``).
+_COUNTED_INSTANCE_ACTIONS = ("StartInstances", "StopInstances", "TerminateInstances")
+_INSTANCE_ID_PARAM = re.compile(r"^InstanceId\.\d+$")
 _REGION_IN_AUTH = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
 #: EC2 state codes, as moto and AWS report them.
 _EC2_STATE_CODES = {
@@ -85,6 +92,8 @@ class FaultInjector:
         self._faults: list[_Fault] = []
         self._release_sleepers = threading.Event()
         self.request_counts: Counter[tuple[str, str]] = Counter()
+        #: EC2 start/stop/terminate requests per (action, instance id), faulted ones included.
+        self.instance_requests: Counter[tuple[str, str]] = Counter()
         #: Requests being handled right now, and the most seen at once since the last reset.
         self.in_flight = 0
         self.max_in_flight = 0
@@ -99,7 +108,8 @@ class FaultInjector:
         action: str | None = None,
         region: str | None = None,
     ) -> None:
-        """Answer the next ``count`` requests as throttled (EC2: 503 RequestLimitExceeded)."""
+        """Answer the next ``count`` requests as throttled (EC2: 503 RequestLimitExceeded;
+        DynamoDB: 400 ProvisionedThroughputExceededException, which botocore retries)."""
         self._arm(_Fault("throttle", service, action, count, region))
 
     def server_error(
@@ -165,6 +175,7 @@ class FaultInjector:
     def reset_counts(self) -> None:
         with self._lock:
             self.request_counts.clear()
+            self.instance_requests.clear()
             self.max_in_flight = self.in_flight
 
     def _arm(self, fault: _Fault) -> None:
@@ -173,9 +184,13 @@ class FaultInjector:
         with self._lock:
             self._faults.append(fault)
 
-    def _take(self, service: str, action: str, region: str | None) -> _Fault | None:
+    def _take(
+        self, service: str, action: str, region: str | None, instance_ids: list[str]
+    ) -> _Fault | None:
         with self._lock:
             self.request_counts[(service, action)] += 1
+            for instance_id in instance_ids:
+                self.instance_requests[(action, instance_id)] += 1
             for fault in self._faults:
                 if fault.matches(service, action, region):
                     if fault.remaining is not None:
@@ -192,7 +207,8 @@ class FaultInjector:
             return self._app(environ, start_response)
         service, action = _identify(environ)
         region = _region_of(environ)
-        fault = self._take(service, action, region)
+        instance_ids = _instance_ids(environ) if action in _COUNTED_INSTANCE_ACTIONS else []
+        fault = self._take(service, action, region, instance_ids)
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -228,6 +244,8 @@ def _identify(environ: dict[str, Any]) -> tuple[str, str]:
     target = environ.get("HTTP_X_AMZ_TARGET", "")
     if target.startswith(_CLOUDWATCH_TARGET_PREFIX):
         return CLOUDWATCH, target.removeprefix(_CLOUDWATCH_TARGET_PREFIX)
+    if target.startswith(_DYNAMODB_TARGET_PREFIX):
+        return DYNAMODB, target.removeprefix(_DYNAMODB_TARGET_PREFIX)
     action = ""
     if "form-urlencoded" in environ.get("CONTENT_TYPE", ""):
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -241,6 +259,16 @@ def _identify(environ: dict[str, Any]) -> tuple[str, str]:
     # The signing name tells query-protocol CloudWatch apart from EC2.
     service = CLOUDWATCH if "/monitoring/" in auth else EC2
     return service, action
+
+
+def _instance_ids(environ: dict[str, Any]) -> list[str]:
+    """The ``InstanceId.N`` values of a query-protocol EC2 request (its body was buffered by
+    ``_identify``)."""
+    stream = environ.get("wsgi.input")
+    if not isinstance(stream, io.BytesIO):
+        return []
+    form = parse_qs(stream.getvalue().decode("utf-8", "replace"))
+    return [v for key, values in form.items() if _INSTANCE_ID_PARAM.match(key) for v in values]
 
 
 def _region_of(environ: dict[str, Any]) -> str | None:
@@ -281,6 +309,27 @@ _CLOUDWATCH_FAULTS = {
     ),
 }
 
+#: DynamoDB's JSON protocol: the code in ``x-amzn-ErrorType`` and in the body's ``__type``.
+_DYNAMODB_FAULTS = {
+    "throttle": (
+        "400 Bad Request",
+        "ProvisionedThroughputExceededException",
+        "The level of configured provisioned throughput for the table was exceeded. "
+        "Consider increasing your provisioning level with the UpdateTable API.",
+    ),
+    "server_error": ("500 Internal Server Error", "InternalServerError", "Internal server error"),
+    "deny": (
+        "400 Bad Request",
+        "AccessDeniedException",
+        "User is not authorized to perform this action",
+    ),
+    "expired": (
+        "400 Bad Request",
+        "ExpiredTokenException",
+        "The security token included in the request is expired",
+    ),
+}
+
 
 def _fault_response(
     kind: str, service: str, action: str
@@ -293,6 +342,17 @@ def _fault_response(
         page = b"<html><body><h1>Error</h1><p>not an AWS answer</p></body></html>"
         status = "200 OK" if kind == "unreadable_200" else "500 Internal Server Error"
         return status, [("Content-Type", "text/html")], page
+    if service == DYNAMODB:
+        status, code, message = _DYNAMODB_FAULTS[kind]
+        body = json.dumps(
+            {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message}
+        ).encode()
+        headers = [
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("x-amzn-ErrorType", code),
+            ("x-amzn-RequestId", request_id),
+        ]
+        return status, headers, body
     if service == CLOUDWATCH:
         status, code, message = _CLOUDWATCH_FAULTS[kind]
         body = json.dumps({"__type": code, "message": f"{message} ({action})"}).encode()
