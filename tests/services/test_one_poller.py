@@ -91,6 +91,20 @@ async def test_a_worker_the_runner_failed_to_read_is_polled_by_the_others(fleet,
     assert _by_name(bob)["broken"].last_error, "bob shows the fault he saw himself"
 
 
+async def test_figures_the_runner_could_not_save_are_not_vouched_for(fleet, team, moto):  # noqa: F811
+    await fleet.launch("unsaved", evolve=True)  # its figures change every read
+    alice, bob = team("alice@jump1"), team("bob@laptop")
+    await alice.refresh_once()
+    await bob.refresh_ec2()
+    fleet.clock.advance(minutes=5)  # alice's mark is stale; the worker's figures moved
+    moto.faults.server_error("dynamodb", action="TransactWriteItems")
+    await alice.refresh_cml()  # read CML, but the table refused the figures
+    moto.faults.clear()
+    assert alice.current().errors, "alice shows the failed write"
+    await bob.refresh_cml()
+    assert bob.cml_request_count > 0, "bob trusted a mark over figures that were never saved"
+
+
 async def test_borrowed_workers_cost_no_cloudwatch_request(fleet, team):  # noqa: F811
     await fleet.launch("metered")
     alice, bob = team("alice@jump1"), team("bob@laptop")
