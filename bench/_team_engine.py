@@ -154,7 +154,11 @@ async def run(spec: dict[str, Any]) -> int:
             await planned
         except asyncio.CancelledError:
             pass
-        await runtime.aclose()
+        try:
+            await runtime.aclose()
+        except Exception as err:  # the last write failed: said, not a traceback
+            _line(status, {"close_failed": time.time(), "error": f"{type(err).__name__}: {err}"})
+            return 3
         _line(
             status,
             {

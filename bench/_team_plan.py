@@ -50,8 +50,8 @@ def make_plan(settings: RunSettings, worker_ids: list[str]) -> list[dict[str, An
     rng = random.Random(settings.seed)
     contested = [worker_ids[i] for i in CONTESTED_INDEXES if i < len(worker_ids)] or worker_ids
     plan: list[dict[str, Any]] = []
-    t = 6.0
-    while t < settings.chaos_end - 5.0:
+    t = 3.0
+    while t < settings.chaos_end - 2.0:
         actions = {
             str(p): rng.choices(ACTIONS, ACTION_WEIGHTS)[0]
             for p in range(settings.processes)
@@ -62,7 +62,9 @@ def make_plan(settings: RunSettings, worker_ids: list[str]) -> list[dict[str, An
     return plan
 
 
-def lease_client(info: dict[str, Any]) -> Any:
+def lease_client(info: dict[str, Any], attempts: int = 8) -> Any:
+    """A DynamoDB client on the run's moto server (``attempts=1`` for the watcher: a throttled
+    look must not hold the run's loop in botocore's back-off)."""
     import boto3
     from botocore.config import Config as BotoConfig
 
@@ -72,20 +74,28 @@ def lease_client(info: dict[str, Any]) -> Any:
         "dynamodb",
         region_name=info["region"],
         endpoint_url=info["aws_endpoint_url"],
-        config=BotoConfig(retries={"mode": "standard", "total_max_attempts": 8}),
+        config=BotoConfig(retries={"mode": "standard", "total_max_attempts": attempts}),
     )
 
 
-def read_holder(client: Any, table: str) -> str | None:
+def read_lease(client: Any, table: str) -> tuple[str | None, float | None]:
+    """(holder, expiry as epoch seconds) of the lease item; holder "" when free, None when the
+    read failed (throttled: the next look tells)."""
+    from datetime import datetime
+
     try:
         item = client.get_item(
             TableName=table, Key={"pk": {"S": "META"}, "sk": {"S": "LEASE"}}, ConsistentRead=True
         ).get("Item")
-    except Exception:  # throttled: the next look tells
-        return None
+    except Exception:
+        return None, None
     if not item or not item["holder"]["S"]:
-        return ""
-    return item["holder"]["S"]
+        return "", None
+    try:
+        expires = datetime.fromisoformat(item["expires_at"]["S"]).timestamp()
+    except (KeyError, ValueError):
+        expires = None
+    return item["holder"]["S"], expires
 
 
 def last_status(folder: Path) -> dict[str, Any]:
@@ -97,6 +107,8 @@ def last_status(folder: Path) -> dict[str, Any]:
         record = json.loads(line)
         if "clean" in record:
             return {"clean": True, "pending_write": record["pending_write"]}
+        if "close_failed" in record:
+            return {"clean": False, "error": record["error"][:300]}
     return {"clean": False}
 
 
@@ -128,6 +140,8 @@ def cml_window(
     polled = sum(1 for n in by_worker.values() if n > 0)
     cycles = seconds / refresh["cml_seconds"]
     return {
+        "running_at_start": window.get("running"),
+        "lease_holder_at_start": window.get("holder"),
         "seconds": round(seconds, 1),
         "cml_cycles": round(cycles, 2),
         "cml_requests": requests,
@@ -135,3 +149,17 @@ def cml_window(
         "per_cycle": round(requests / cycles, 2) if cycles else None,
         "per_worker_cycle": round(requests / cycles / polled, 3) if cycles and polled else None,
     }
+
+
+def log_errors(folders: list[Path]) -> dict[str, Any]:
+    """Unexpected errors cmltui logged in the engines (a loop's "failed unexpectedly" and any
+    other ERROR line): a defect, whatever the checks on the table say."""
+    lines: list[str] = []
+    for folder in folders:
+        path = folder / "log" / "cmltui.log"
+        if not path.exists():
+            continue
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if " ERROR " in line or " CRITICAL " in line or line.startswith("cmltui."):
+                lines.append(f"{folder.name}: {line[:240]}")
+    return {"ok": not lines, "count": len(lines), "first": lines[:6]}

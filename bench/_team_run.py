@@ -40,8 +40,9 @@ from _team_plan import (
     count_actions,
     last_status,
     lease_client,
+    log_errors,
     make_plan,
-    read_holder,
+    read_lease,
 )
 from _team_servers import TeamFleetProcess
 
@@ -76,6 +77,8 @@ class TeamRun:
         self.chaos = Chaos()
         self.start_epoch = 0.0
         self.plan: list[dict[str, Any]] = []
+        #: holder -> when its lease last said it expires (seconds into the run).
+        self.lease_expiry: dict[str, float] = {}
 
     # ------------------------------------------------------------------ engines
     def _spec(self, engine: Engine) -> Path:
@@ -148,6 +151,11 @@ class TeamRun:
                 "engine": victim.index + 1,
                 "holder": self._holder_of(victim),
                 "was_lease_holder": was_holder,
+                "lease_expires_in": (
+                    round(self.lease_expiry[holder] - now, 1)
+                    if was_holder and holder in self.lease_expiry
+                    else None
+                ),
                 "restart_at": round(now + self.rng.uniform(2.0, 6.0), 1),
                 "taken_over_after": None,
             }
@@ -218,7 +226,7 @@ class TeamRun:
                     k: v for k, v in slot["actions"].items() if int(k) < s.plan_processes
                 }
         fleet.reset_counts()
-        lease = lease_client(info)
+        lease = lease_client(info, attempts=1)
         self.start_epoch = time.time()
         self.engines = [Engine(i, self.folder / f"engine{i + 1}") for i in range(s.processes)]
         for engine in self.engines:
@@ -228,7 +236,9 @@ class TeamRun:
         stretch: dict[str, Any] | None = None
         window: dict[str, Any] = {}
         while (now := time.time() - self.start_epoch) < s.seconds:
-            holder = read_holder(lease, info["table"])
+            holder, expires = read_lease(lease, info["table"])
+            if holder and expires is not None:
+                self.lease_expiry[holder] = expires - self.start_epoch
             self._watch_lease(now, holder)
             in_chaos = now < s.chaos_end
             if s.throttles and (stretch is not None or (in_chaos and now >= next_throttle)):
@@ -241,7 +251,12 @@ class TeamRun:
             self._restart_due(now)
             if not window and now >= s.seconds - s.measure_seconds:
                 fleet.call("dynamodb_clear")
-                window = {"t": now, "start": fleet.call("cml_by_worker"), "holder": holder}
+                window = {
+                    "t": now,
+                    "start": fleet.call("cml_by_worker"),
+                    "holder": holder,
+                    "running": len(fleet.call("running_instances")),
+                }
             time.sleep(0.5)
         fleet.call("dynamodb_clear")
         end = fleet.call("cml_by_worker") if window else {}
@@ -301,10 +316,13 @@ class TeamRun:
                 "automatic": automatic,
                 "lease": {"ok": lease_ok, **lease},
                 "clean_stop": {"ok": clean, "engines": stopped},
+                "engine_errors": log_errors([e.folder for e in self.engines]),
             },
             "chaos": {
                 "kills": len(self.chaos.kills),
                 "holder_kills": sum(k["was_lease_holder"] for k in self.chaos.kills),
+                "kill_list": self.chaos.kills,
+                "lease_changes": self.chaos.lease_changes,
                 "throttle_stretches": len(self.chaos.throttles),
                 "throttled_seconds": round(
                     sum(t["until"] - t["t"] for t in self.chaos.throttles), 1
@@ -316,13 +334,22 @@ class TeamRun:
         }
 
     def _lease_figures(self) -> tuple[bool, dict[str, Any]]:
+        """A killed holder's lease ends within one lease period (its last renewal said so), and
+        a successor takes it at its next CML cycles after that (throttled calls retried)."""
         s = self.settings
-        limit = s.lease_seconds + s.refresh["cml_seconds"] + 10.0
-        takeovers = [k["taken_over_after"] for k in self.chaos.kills if k["was_lease_holder"]]
-        late = [t for t in takeovers if t is None or t > limit]
+        grace = 3 * s.refresh["cml_seconds"] + 10.0
+        kills = [k for k in self.chaos.kills if k["was_lease_holder"]]
+        late = [
+            k
+            for k in kills
+            if k["taken_over_after"] is None
+            or (k["lease_expires_in"] or 0.0) > s.lease_seconds + 1.0
+            or k["taken_over_after"] > (k["lease_expires_in"] or s.lease_seconds) + grace
+        ]
         return not late, {
             "lease_seconds": s.lease_seconds,
-            "limit_seconds": limit,
-            "takeover_seconds": takeovers,
+            "grace_after_expiry_seconds": grace,
+            "takeover_seconds": [k["taken_over_after"] for k in kills],
+            "lease_left_at_kill_seconds": [k["lease_expires_in"] for k in kills],
             "holders_seen": len({c["holder"] for c in self.chaos.lease_changes if c["holder"]}),
         }

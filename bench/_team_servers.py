@@ -74,6 +74,18 @@ def _team_handle(fleet: Any, command: str, kwargs: dict[str, Any]) -> Any:
         return {
             key: fleet.cml.worker(key).counters.request_count for key in fleet.cml.worker_keys()
         }
+    if command == "running_instances":  # moto's own view, from its in-process backend
+        from moto.ec2.models import ec2_backends
+
+        from cmltui.demo.moto_server import MOTO_ACCOUNT_ID
+
+        backends = ec2_backends[MOTO_ACCOUNT_ID]
+        return sorted(
+            instance.id
+            for region in fleet.regions
+            for instance in backends[region].all_instances()
+            if instance.state == "running"
+        )
     if command == "dynamodb_counts":
         return {a: n for (s, a), n in faults.request_counts.items() if s == "dynamodb"}
     return _handle(fleet, command, kwargs)

@@ -14,8 +14,9 @@ controller's loops, the engine the dashboard runs), as ``op<N>@bench``, with sho
 1. no lost event, no duplicated event (ids unique, per worker versions 1..N);
 2. every worker's replay of its stored events equals its stored record;
 3. no automatic action taken twice, and the auto-stops match EC2's StopInstances requests;
-4. the lease moved: a killed holder's successor took over within one lease period (+ a CML
-   interval); and every engine stopped cleanly at the end.
+4. the lease moved: a killed holder's lease ended within one lease period and a successor took
+   it at its next CML cycles; every engine stopped cleanly at the end; and no engine logged an
+   unexpected error (an ERROR line: a loop that "failed unexpectedly" is a defect).
 
 Then a target (printed met or missed; ``--require-target`` makes a miss fail the run): the
 team's CML requests per CML interval in the quiet window at the end, against one operator's
@@ -43,7 +44,7 @@ REFRESH = {
     "cml_seconds": 3.0,
     "cml_license_seconds": 30.0,
 }
-CHECKS = ("events", "replay", "automatic", "lease", "clean_stop")
+CHECKS = ("events", "replay", "automatic", "lease", "clean_stop", "engine_errors")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -59,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--processes", type=int, default=3)
     parser.add_argument("--workers", type=int, default=12)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--kill-every", type=float, default=25.0, help="mean seconds between SIGKILLs"
+    )
     parser.add_argument("--target-percent", type=float, default=10.0)
     parser.add_argument("--require-target", action="store_true")
     parser.add_argument("--no-baseline", action="store_true", help="skip the one-operator run")
@@ -86,6 +90,7 @@ def settings(args: argparse.Namespace, *, team: bool) -> RunSettings:
         throttles=True,
         refresh=dict(REFRESH),
         plan_processes=None if team else 1,
+        kill_every=(0.7 * args.kill_every, 1.3 * args.kill_every),
     )
 
 

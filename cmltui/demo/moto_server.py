@@ -91,6 +91,11 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._faults: list[_Fault] = []
         self._release_sleepers = threading.Event()
+        #: moto's DynamoDB backend is not thread-safe: a ``TransactWriteItems`` deep-copies the
+        #: table (its rollback copy) while another request thread writes it, and fails with a
+        #: 500 ("dictionary changed size during iteration"), which real DynamoDB never does.
+        #: DynamoDB requests are therefore handed to moto one at a time.
+        self._dynamodb_lock = threading.Lock()
         self.request_counts: Counter[tuple[str, str]] = Counter()
         #: EC2 start/stop/terminate requests per (action, instance id), faulted ones included.
         self.instance_requests: Counter[tuple[str, str]] = Counter()
@@ -214,18 +219,26 @@ class FaultInjector:
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             if fault is None:
-                return _drain(self._app(environ, start_response))
+                return self._forward(service, environ, start_response)
             if fault.kind == "slow":
                 with self._lock:
                     release = self._release_sleepers
                 release.wait(fault.seconds)
-                return _drain(self._app(environ, start_response))
+                return self._forward(service, environ, start_response)
         finally:
             with self._lock:
                 self.in_flight -= 1
         status, headers, body = _fault_response(fault.kind, service, action)
         start_response(status, headers)
         return [body]
+
+    def _forward(
+        self, service: str, environ: dict[str, Any], start_response: StartResponse
+    ) -> list[bytes]:
+        if service != DYNAMODB:
+            return _drain(self._app(environ, start_response))
+        with self._dynamodb_lock:
+            return _drain(self._app(environ, start_response))
 
 
 def _drain(app_iter: Iterable[bytes]) -> list[bytes]:

@@ -4,6 +4,8 @@ stops against the stops EC2 received)."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
@@ -57,3 +59,41 @@ def test_stop_and_start_requests_are_counted_per_instance(moto, moto_client):
     assert moto.faults.instance_requests[("StartInstances", ids[1])] == 0
     moto.reset()
     assert not moto.faults.instance_requests
+
+
+def test_concurrent_transactions_on_the_moto_server_never_answer_500(moto, aws_session):
+    """moto's TransactWriteItems deep-copies the table while other request threads write it
+    (RuntimeError, HTTP 500); the fault injector hands DynamoDB requests to moto one at a time
+    (bench/team.py saw the 500s with three engines on one table)."""
+    client = _dynamodb(aws_session, moto, attempts=1)
+    create_table(client, "t-concurrent")
+    for n in range(300):  # a table big enough that the rollback copy takes a while
+        client.put_item(
+            TableName="t-concurrent", Item={"pk": {"S": f"seed{n}"}, "sk": {"S": "x" * 200}}
+        )
+    errors: list[str] = []
+
+    def writer(name: str) -> None:
+        own = _dynamodb(aws_session, moto, attempts=1)
+        for n in range(15):
+            items = [
+                {
+                    "Put": {
+                        "TableName": "t-concurrent",
+                        "Item": {"pk": {"S": f"{name}-{n}-{k}"}, "sk": {"S": "s"}},
+                    }
+                }
+                for k in range(5)
+            ]
+            try:
+                own.transact_write_items(TransactItems=items)
+            except ClientError as err:
+                errors.append(str(err))
+
+    threads = [threading.Thread(target=writer, args=(f"w{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert moto.request_counts[("dynamodb", "TransactWriteItems")] == 6 * 15
