@@ -25,3 +25,43 @@ def test_the_trim_thread_trims_until_stopped():
     stop.set()
     thread.join(timeout=2)
     assert not thread.is_alive()
+
+
+def test_the_collector_is_paused_in_a_bulk_load_and_restored_after():
+    import gc
+
+    from cmltui.memory import bulk_load, collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():  # nested: still paused, restored by the outer one only
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(ValueError), collector_paused():
+        raise ValueError("a failed load")
+    assert gc.isenabled()
+    frozen_before = gc.get_freeze_count()
+    try:
+        with bulk_load(keep=True):
+            assert not gc.isenabled()
+            kept = [{"doc": index} for index in range(1000)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen_before + len(kept)
+    finally:
+        gc.unfreeze()
+
+
+def test_a_paused_collector_stays_off_when_it_was_off():
+    import gc
+
+    from cmltui.memory import collector_paused
+
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

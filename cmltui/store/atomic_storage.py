@@ -25,6 +25,7 @@ from typing import Any
 from tinydb.storages import Storage
 
 from cmltui.domain.clock import Clock, utc_now
+from cmltui.memory import collector_paused
 from cmltui.store.errors import StoreReadOnlyError, StoreWriteError
 
 FILE_MODE = 0o600
@@ -290,7 +291,9 @@ class AtomicJSONStorage(Storage):
         if not raw:
             return self._damaged("it is empty (0 bytes)")
         try:
-            document = json.loads(raw.decode("utf-8"))
+            # Millions of new objects and no cycles: no collector walking them meanwhile.
+            with collector_paused():
+                document = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
             return self._damaged("it is not UTF-8 text")
         except ValueError as err:

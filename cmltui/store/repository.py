@@ -36,6 +36,7 @@ from cmltui.domain.events import (
 from cmltui.domain.plural import noun_form, plural
 from cmltui.domain.repository import CMLWorkerRepository
 from cmltui.domain.worker import CMLWorker, CMLWorkerState
+from cmltui.memory import bulk_load, collector_paused
 from cmltui.store.atomic_storage import AtomicJSONStorage
 from cmltui.store.compaction import compact_in_table, is_checkpoint
 from cmltui.store.errors import StoreReadOnlyError
@@ -55,6 +56,8 @@ WORKERS_TABLE = "workers"
 META_TABLE = "meta"
 _SCHEMA_KEY = "schema_version"
 _LAST_SEQ_KEY = "last_event_seq"
+#: A data file this big is the process's long-lived heap (``memory.bulk_load``); 1,000 workers: 8MB
+BULK_LOAD_BYTES = 1_000_000
 
 _DocTable = dict[int, Mapping[str, Any]]
 #: (sequence number, domain event, its CloudEvents envelope as JSON-ready dict)
@@ -112,20 +115,23 @@ class TinyDbWorkerRepository(SharedFileWrites, TrailReads, StateQueries, CMLWork
             # Opened under the lock: a temp file seen now is a crash's leftover, never the
             # write in progress of another cmltui.
             opening = self._locked(opening=True)
-        with opening:
-            self._db = TinyDB(
-                self.path,
-                storage=AtomicJSONStorage,
-                read_only=read_only,
-                clock=clock,
-                notices=self.notices,
-                append_only_tables=frozenset({EVENTS_TABLE}),
-            )
-        self._storage: AtomicJSONStorage = self._db.storage  # type: ignore[assignment]
-        self._workers_table = self._db.table(WORKERS_TABLE, cache_size=0)
-        self._events_table = self._db.table(EVENTS_TABLE, cache_size=0)
-        self._meta_table = self._db.table(META_TABLE, cache_size=0)
-        self._build_indexes()
+        # The document and the states validated from it live as long as the store.
+        big = self.path.is_file() and self.path.stat().st_size >= BULK_LOAD_BYTES
+        with bulk_load(keep=big):
+            with opening:
+                self._db = TinyDB(
+                    self.path,
+                    storage=AtomicJSONStorage,
+                    read_only=read_only,
+                    clock=clock,
+                    notices=self.notices,
+                    append_only_tables=frozenset({EVENTS_TABLE}),
+                )
+            self._storage: AtomicJSONStorage = self._db.storage  # type: ignore[assignment]
+            self._workers_table = self._db.table(WORKERS_TABLE, cache_size=0)
+            self._events_table = self._db.table(EVENTS_TABLE, cache_size=0)
+            self._meta_table = self._db.table(META_TABLE, cache_size=0)
+            self._build_indexes()
         self._check_schema()
 
     # ------------------------------------------------------------------ status
@@ -157,8 +163,9 @@ class TinyDbWorkerRepository(SharedFileWrites, TrailReads, StateQueries, CMLWork
         if not self.read_only:
             raise RuntimeError("only a read-only store reloads; a writer's memory is the truth")
         self.skipped_worker_ids = []
-        self._storage.reload()
-        self._build_indexes()
+        with collector_paused():
+            self._storage.reload()
+            self._build_indexes()
 
     def close(self) -> None:
         """Write anything pending (a failed write still raises)."""

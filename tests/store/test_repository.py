@@ -304,3 +304,28 @@ def test_read_only_view_reloads_what_the_writer_commits(tmp_path, frozen_clock, 
         viewer.close()
     with pytest.raises(RuntimeError):
         store.reload()
+
+
+def test_a_big_data_file_is_loaded_as_the_long_lived_heap(tmp_path, frozen_clock, monkeypatch):
+    """Past BULK_LOAD_BYTES the document is parsed with the collector paused, then frozen out of
+    its sight; the collector runs again afterwards and the fleet is read whole."""
+    import gc
+
+    from cmltui.store import repository
+
+    first = open_store(tmp_path / "data", clock=frozen_clock)
+    first.save_many([make_worker(frozen_clock, f"w{i}") for i in range(20)])
+    first.close()
+    size = (tmp_path / "data" / "cmltui.json").stat().st_size
+    monkeypatch.setattr(repository, "BULK_LOAD_BYTES", size + 1)  # just too small: not frozen
+    frozen_before = gc.get_freeze_count()
+    open_store(tmp_path / "data", clock=frozen_clock, read_only=True)
+    assert gc.get_freeze_count() == frozen_before
+    monkeypatch.setattr(repository, "BULK_LOAD_BYTES", size)
+    try:
+        again = open_store(tmp_path / "data", clock=frozen_clock, read_only=True)
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > frozen_before
+        assert len(again.all_workers()) == 20
+    finally:
+        gc.unfreeze()
