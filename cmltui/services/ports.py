@@ -6,7 +6,7 @@ The controller depends on these protocols only; ``cmltui.aws.gateway.AwsGateway`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -135,6 +135,11 @@ class FleetStore(Protocol):
     def cached_events(self, worker_id: str, limit: int | None = None) -> list[CloudEvent] | None:
         """A worker's newest events from memory, never waiting on the network; None when its
         trail has not been read yet (``load_trails``)."""
+
+    def cached_events_of_types(
+        self, worker_id: str, types: Container[str]
+    ) -> list[CloudEvent] | None:
+        """``cached_events`` of these types only, oldest first (the others are not validated)."""
 
     def load_trails(self, worker_ids: Iterable[str]) -> None:
         """Read these workers' trails into memory (may block on the network: a worker thread)."""

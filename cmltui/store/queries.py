@@ -7,10 +7,11 @@ memory and rebuild an aggregate from it on demand; the queries are the same over
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from datetime import datetime
 
 from cmltui.domain.enums import CMLWorkerStatus
+from cmltui.domain.events import CloudEvent
 from cmltui.domain.worker import CMLWorker
 from cmltui.domain.worker_state import CMLWorkerState
 
@@ -32,6 +33,19 @@ class StateQueries:
 
     @abstractmethod
     def get(self, worker_id: str) -> CMLWorker | None: ...
+
+    @abstractmethod
+    def cached_events(
+        self, worker_id: str, limit: int | None = None
+    ) -> list[CloudEvent] | None: ...
+
+    def cached_events_of_types(
+        self, worker_id: str, types: Container[str]
+    ) -> list[CloudEvent] | None:
+        """A worker's cached events of these types (None: its trail is not read yet). The data
+        file's store picks them before validating any (``TrailReads``)."""
+        events = self.cached_events(worker_id)
+        return None if events is None else [event for event in events if event.type in types]
 
     async def get_all_async(self) -> list[CMLWorker]:
         return self.all_workers()

@@ -4,7 +4,7 @@ the trail screen and ``cmltui events``, domain events for replay."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 from pydantic import ValidationError
@@ -47,16 +47,34 @@ class TrailReads:
             doc_ids = list(self._event_ids_by_worker.get(worker_id, {}))
         if limit is not None:
             doc_ids = doc_ids[-limit:] if limit > 0 else []
+        return self._validated(raw, doc_ids)
+
+    def _validated(
+        self, raw: dict[str, Any], doc_ids: Iterable[int], types: Container[str] | None = None
+    ) -> list[CloudEvent]:
+        """The envelopes of these documents (of these types only, when given): unreadable ones
+        are logged and left out."""
         envelopes: list[CloudEvent] = []
         for doc_id in doc_ids:
             doc = raw.get(str(doc_id))
             if doc is None:
                 continue
+            if types is not None:
+                envelope = doc.get("envelope")
+                if not isinstance(envelope, dict) or envelope.get("type") not in types:
+                    continue  # an unreadable one is logged when the whole trail is read
             try:
                 envelopes.append(CloudEvent.model_validate(doc["envelope"]))
             except (KeyError, TypeError, ValidationError) as err:
                 log.warning("stored event %s is unreadable: %s", doc_id, brief_error(err))
         return envelopes
+
+    def cached_events_of_types(
+        self, worker_id: str, types: Container[str]
+    ) -> list[CloudEvent] | None:
+        """A worker's events of these types, oldest first: the others are never validated."""
+        raw = self._raw(EVENTS_TABLE)
+        return self._validated(raw, self._event_ids_by_worker.get(worker_id, {}), types)
 
     def cached_events(self, worker_id: str, limit: int | None = None) -> list[CloudEvent] | None:
         """A worker's newest events without waiting on anything: the data file is in memory."""

@@ -329,3 +329,28 @@ def test_a_big_data_file_is_loaded_as_the_long_lived_heap(tmp_path, frozen_clock
         assert len(again.all_workers()) == 20
     finally:
         gc.unfreeze()
+
+
+def test_billing_reads_never_validate_the_other_events(store, frozen_clock, tmp_path, caplog):
+    """A broken telemetry envelope is reported by the whole trail, and not even looked at when
+    only the billing events are asked for (the first publish asks that for every worker)."""
+    from cmltui.domain.billing import BILLING_EVENT_TYPES
+
+    worker = make_worker(frozen_clock, "w1", instance_id="i-w1", idle_minutes=5)
+    worker.update_telemetry(frozen_clock(), 1, 10.0, 20.0)
+    store.save_many([worker])
+    store.close()
+    path = tmp_path / "data" / "cmltui.json"
+    document = json.loads(path.read_text())
+    for doc in document["events"].values():
+        if doc["telemetry"]:
+            doc["envelope"]["time"] = "not a time"
+    path.write_text(json.dumps(document))
+    reopened = open_store(tmp_path / "data", clock=frozen_clock)
+    caplog.clear()
+    billing = reopened.cached_events_of_types("w1", BILLING_EVENT_TYPES)
+    assert billing and {e.type for e in billing} <= BILLING_EVENT_TYPES
+    assert "unreadable" not in caplog.text
+    whole = reopened.cached_events("w1")
+    assert "unreadable" in caplog.text
+    assert [e.id for e in whole if e.type in BILLING_EVENT_TYPES] == [e.id for e in billing]

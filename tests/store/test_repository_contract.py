@@ -126,6 +126,20 @@ def test_events_are_cloudevents_in_order(any_store, fleet):
     assert {e.id for e in trail} == {e.id for w in fleet for e in any_store.events(w.id)}
 
 
+def test_cached_events_of_types_are_the_trail_filtered(any_store, fleet):
+    from cmltui.domain.billing import BILLING_EVENT_TYPES
+
+    any_store.load_trails([w.id for w in fleet])
+    left_out = 0
+    for worker in fleet:
+        whole = any_store.cached_events(worker.id)
+        picked = any_store.cached_events_of_types(worker.id, BILLING_EVENT_TYPES)
+        assert picked and picked == [e for e in whole if e.type in BILLING_EVENT_TYPES]
+        left_out += len(whole) - len(picked)
+    assert left_out > 0
+    assert any_store.cached_events_of_types("busy", ()) == []
+
+
 def test_domain_events_replay_to_the_saved_state(any_store, fleet, frozen_clock):
     for worker in fleet:
         replayed = CMLWorker.from_events(any_store.domain_events_for(worker.id), clock=frozen_clock)
