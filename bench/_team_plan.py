@@ -112,6 +112,21 @@ def last_status(folder: Path) -> dict[str, Any]:
     return {"clean": False}
 
 
+def action_errors(folders: list[Path]) -> dict[str, Any]:
+    """Planned actions whose controller method raised instead of returning its result."""
+    errors: list[str] = []
+    for folder in folders:
+        path = folder / "actions.jsonl"
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                record = json.loads(line)
+                if "error" in record:
+                    errors.append(
+                        f"{folder.name} t={record['t']} {record['action']}: {record['error']}"
+                    )
+    return {"ok": not errors, "count": len(errors), "first": errors[:6]}
+
+
 def count_actions(folders: list[Path]) -> dict[str, int]:
     counts = {"planned_done": 0, "refused": 0, "failed": 0, "errors": 0}
     for folder in folders:

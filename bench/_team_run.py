@@ -36,6 +36,7 @@ from _team_checks import (
 )
 from _team_plan import (
     RunSettings,
+    action_errors,
     cml_window,
     count_actions,
     last_status,
@@ -317,6 +318,7 @@ class TeamRun:
                 "lease": {"ok": lease_ok, **lease},
                 "clean_stop": {"ok": clean, "engines": stopped},
                 "engine_errors": log_errors([e.folder for e in self.engines]),
+                "action_errors": action_errors([e.folder for e in self.engines]),
             },
             "chaos": {
                 "kills": len(self.chaos.kills),

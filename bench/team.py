@@ -15,8 +15,9 @@ controller's loops, the engine the dashboard runs), as ``op<N>@bench``, with sho
 2. every worker's replay of its stored events equals its stored record;
 3. no automatic action taken twice, and the auto-stops match EC2's StopInstances requests;
 4. the lease moved: a killed holder's lease ended within one lease period and a successor took
-   it at its next CML cycles; every engine stopped cleanly at the end; and no engine logged an
-   unexpected error (an ERROR line: a loop that "failed unexpectedly" is a defect).
+   it at its next CML cycles; every engine stopped cleanly at the end;
+5. no engine logged an unexpected error (a loop that "failed unexpectedly") and no action
+   method raised instead of returning its result: each is a defect.
 
 Then a target (printed met or missed; ``--require-target`` makes a miss fail the run): the
 team's CML requests per CML interval in the quiet window at the end, against one operator's
@@ -44,7 +45,10 @@ REFRESH = {
     "cml_seconds": 3.0,
     "cml_license_seconds": 30.0,
 }
-CHECKS = ("events", "replay", "automatic", "lease", "clean_stop", "engine_errors")
+#: The checks of the issue (1-4) and that every engine stopped cleanly.
+TABLE_CHECKS = ("events", "replay", "automatic", "lease", "clean_stop")
+#: Defects seen in the engines: a loop that failed unexpectedly, an action method that raised.
+CHECKS = (*TABLE_CHECKS, "engine_errors", "action_errors")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

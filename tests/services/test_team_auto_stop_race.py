@@ -56,3 +56,39 @@ async def test_an_auto_stop_of_a_worker_stopped_meanwhile_completes_its_intent(f
     completed = [e for e in trail if e.data.get("action") == "auto-stop" and "outcome" in e.data]
     assert len(requested) == 1
     assert len(completed) == 1  # EC2 said yes: the intent has its outcome (today: none)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="defect found by bench/team.py: mark_starting raises when the worker was started "
+    "while the operator's start was in flight (cmltui/services/lifecycle_actions.py, for the "
+    "lead)",
+)
+async def test_an_operator_start_of_a_worker_started_meanwhile_returns_a_result(fleet):
+    """The same race for an operator's action: two operators start one worker at once (in the
+    bench, the intent commit rebases onto the other's PENDING). ``start_workers`` raises
+    ActionRefusedError ("it is running, not stopped") after EC2 said yes, instead of returning
+    its result; the intent keeps no outcome."""
+    instance_id = await fleet.launch("w1", running_labs=0, labs=1, evolve=False)
+    controller = fleet.make_controller(fleet.config)
+    ec2 = fleet.session.client("ec2", region_name=MOTO_REGIONS[0], endpoint_url=fleet.moto.url)
+    ec2.stop_instances(InstanceIds=[instance_id])
+    await controller.refresh_once()
+    worker_id = controller.workers()[0].id
+    assert controller.workers()[0].status == CMLWorkerStatus.STOPPED
+    fleet.moto.faults.slow("ec2", seconds=30, count=1, action="StartInstances")
+    action = asyncio.create_task(controller.start_workers([worker_id]))
+    for _ in range(200):  # until the operator's StartInstances is held at moto
+        if fleet.moto.request_counts[("ec2", "StartInstances")] == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert fleet.moto.request_counts[("ec2", "StartInstances")] == 1
+    ec2.start_instances(InstanceIds=[instance_id])  # the other operator's start lands first
+    await controller.refresh_ec2()
+    assert controller.workers()[0].status == CMLWorkerStatus.RUNNING
+    fleet.moto.faults.clear()  # EC2 answers this operator's start: yes
+    result = await action  # today: ActionRefusedError "it is running, not stopped"
+    assert not result.failed
+    trail = controller.events_for(worker_id)
+    completed = [e for e in trail if e.data.get("action") == "start" and "outcome" in e.data]
+    assert len(completed) == 1
