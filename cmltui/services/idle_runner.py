@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 
 from cmltui.aws.errors import AwsError
 from cmltui.domain.worker import CMLWorker
@@ -18,6 +19,7 @@ from cmltui.services.controller_base import (
     _without_region,
 )
 from cmltui.services.idle_policy import evaluate_idle
+from cmltui.services.outcomes import settle_accepted
 from cmltui.services.policy_view import resolve_policy
 from cmltui.services.snapshot import (
     SourceHealth,
@@ -98,6 +100,6 @@ class IdleRunnerMixin(ControllerBase):
             return
         self._region_errors.pop(key, None)
         for worker, idle_minutes, reason in entries:
-            worker.record_auto_stop(f"auto-stop: {reason}", idle_minutes)
-            worker.complete_action(tokens[worker.id], "accepted")
+            stop = partial(worker.record_auto_stop, f"auto-stop: {reason}", idle_minutes)
+            settle_accepted(worker, tokens[worker.id], stop)
             self._touch(worker)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 from cmltui.aws.errors import AwsError
 from cmltui.domain.enums import CMLWorkerStatus
@@ -19,6 +20,7 @@ from cmltui.domain.worker import CMLWorker
 from cmltui.services.controller_base import (
     ControllerBase,
 )
+from cmltui.services.outcomes import settle_accepted
 from cmltui.services.snapshot import (
     ActionResult,
 )
@@ -100,8 +102,7 @@ class LifecycleActionsMixin(ControllerBase):
             failed.extend(f"{visible(w.name)}: {err}" for w in region_workers)
             return
         for worker in region_workers:
-            mark(worker)
-            worker.complete_action(tokens[worker.id], "accepted")
+            settle_accepted(worker, tokens[worker.id], partial(mark, worker))
             self._touch(worker)
             done.append(worker.name)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from functools import partial
 
 from cmltui.aws.dto import SCHEDULE_TAG
 from cmltui.aws.errors import AwsError
@@ -24,6 +25,7 @@ from cmltui.domain.policy import EffectivePolicy, effective_policy
 from cmltui.domain.schedule import Schedule
 from cmltui.domain.worker import CMLWorker
 from cmltui.services.controller_base import ControllerBase, _without_region
+from cmltui.services.outcomes import settle_accepted
 from cmltui.services.schedules import ScheduleDecision, schedule_decision
 from cmltui.services.snapshot import SourceHealth
 
@@ -161,12 +163,17 @@ class ScheduleRunnerMixin(ControllerBase):
         self._region_errors.pop(key, None)
         for worker, decision in entries:
             if action == "start":
-                worker.record_auto_start(
-                    f"auto-start: {decision.reason}", window_key=decision.window_key
+                effect = partial(
+                    worker.record_auto_start,
+                    f"auto-start: {decision.reason}",
+                    window_key=decision.window_key,
                 )
             else:
-                worker.record_auto_stop(
-                    f"auto-stop: {decision.reason}", decision.idle_minutes, kind=decision.kind
+                effect = partial(
+                    worker.record_auto_stop,
+                    f"auto-stop: {decision.reason}",
+                    decision.idle_minutes,
+                    kind=decision.kind,
                 )
-            worker.complete_action(tokens[worker.id], "accepted")
+            settle_accepted(worker, tokens[worker.id], effect)
             self._touch(worker)

@@ -15,18 +15,11 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from cmltui.config import IdleConfig
 from cmltui.domain.enums import CMLWorkerStatus
 from tests.fixtures.moto_fixtures import MOTO_REGIONS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect found by bench/team.py: record_auto_stop raises when the worker was stopped "
-    "while the auto-stop was in flight (cmltui/services/idle_runner.py, for the lead)",
-)
 async def test_an_auto_stop_of_a_worker_stopped_meanwhile_completes_its_intent(fleet):
     config = fleet.config.model_copy(
         update={"idle": IdleConfig(threshold_minutes=30, auto_stop=True, snooze_minutes=0)}
@@ -48,22 +41,17 @@ async def test_an_auto_stop_of_a_worker_stopped_meanwhile_completes_its_intent(f
     await controller.refresh_ec2()
     assert controller.workers()[0].status == CMLWorkerStatus.STOPPED
     fleet.moto.faults.clear()  # EC2 answers the auto-stop: yes
-    await cycle  # the cycle ends normally (today: ActionRefusedError "it is stopped")
+    await cycle  # the cycle ends normally (it raised ActionRefusedError "it is stopped")
     trail = controller.events_for(controller.workers()[0].id)
     requested = [
         e for e in trail if e.data.get("action") == "auto-stop" and "outcome" not in e.data
     ]
     completed = [e for e in trail if e.data.get("action") == "auto-stop" and "outcome" in e.data]
     assert len(requested) == 1
-    assert len(completed) == 1  # EC2 said yes: the intent has its outcome (today: none)
+    assert len(completed) == 1  # EC2 said yes: the intent has its outcome (it had none)
+    assert not any("auto-stopped" in e.type for e in trail), "someone else stopped it"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect found by bench/team.py: mark_starting raises when the worker was started "
-    "while the operator's start was in flight (cmltui/services/lifecycle_actions.py, for the "
-    "lead)",
-)
 async def test_an_operator_start_of_a_worker_started_meanwhile_returns_a_result(fleet):
     """The same race for an operator's action: two operators start one worker at once (in the
     bench, the intent commit rebases onto the other's PENDING). ``start_workers`` raises
@@ -87,7 +75,7 @@ async def test_an_operator_start_of_a_worker_started_meanwhile_returns_a_result(
     await controller.refresh_ec2()
     assert controller.workers()[0].status == CMLWorkerStatus.RUNNING
     fleet.moto.faults.clear()  # EC2 answers this operator's start: yes
-    result = await action  # today: ActionRefusedError "it is running, not stopped"
+    result = await action  # it raised ActionRefusedError "it is running, not stopped"
     assert not result.failed
     trail = controller.events_for(worker_id)
     completed = [e for e in trail if e.data.get("action") == "start" and "outcome" in e.data]
