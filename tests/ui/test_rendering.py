@@ -368,6 +368,39 @@ async def test_large_change_sets_are_applied_in_slices_in_arrival_order(tmp_path
         assert table.row_count == count
 
 
+async def test_the_first_fleet_is_applied_whole_and_later_ones_in_slices(tmp_path):
+    """The stored fleet arriving after mount (the engine loads it on its own thread) is applied
+    in one piece: nothing is on screen yet, and each slice would sort the table again."""
+    from cmltui.ui.app import CHANGE_SET_SLICE_ROWS
+
+    count = CHANGE_SET_SLICE_ROWS * 2 + 50
+    workers = [make_snapshot(n) for n in range(1, count + 1)]
+    service = FakeFleetService([])
+    app = make_app(service, tmp_path)
+    async with app.run_test(size=(120, 35)) as pilot:
+        await pilot.pause()
+        table = app.main_screen.query_one(WorkerTable)
+        assert table.row_count == 0
+        applied: list[int] = []
+        original = app.main_screen.apply_change_set
+
+        def spy(change_set):
+            applied.append(len(change_set.changed))
+            return original(change_set)
+
+        app.main_screen.apply_change_set = spy  # type: ignore[method-assign]
+        service.publish(workers)
+        for _ in range(5):
+            await pilot.pause()
+        assert applied == [count]
+        assert table.row_count == count
+        assert table.get_row_at(0)[1].plain == workers[0].name
+        service.publish([replace(w, cpu_utilization=50.0) for w in workers])
+        for _ in range(10):
+            await pilot.pause()
+        assert applied == [count, CHANGE_SET_SLICE_ROWS, CHANGE_SET_SLICE_ROWS, 50]
+
+
 async def test_detail_lists_lifecycle_events_not_telemetry(tmp_path):
     from cmltui.domain.events import CloudEvent
 
