@@ -103,6 +103,8 @@ class WeekSim:
         self._ready = [False] * len(self.plans)
         self._boot_ids = [0] * len(self.plans)
         self._power_log: list[list[tuple[datetime, datetime | None]]] = [[] for _ in self.plans]
+        #: When each worker's CML became ready (the ground truth), per worker.
+        self.ready_log: list[list[datetime]] = [[] for _ in self.plans]
         self._started_labs: set[tuple[int, int]] = set()
         self._pending_labs: list[LabRun] = []
         self.windows: dict[str, list[tuple[datetime, datetime]]] = {}
@@ -323,6 +325,7 @@ class WeekSim:
         if boot_id != self._boot_ids[index] or not self._powered[index]:
             return
         self._ready[index] = True
+        self.ready_log[index].append(self.clock())
         self.fleet.fake(self.plans[index]).ready = True
         self._push(_ceil_to(self.clock() + timedelta(seconds=1), CML_CYCLE_SECONDS), CYCLE)
         waiting, self._pending_labs = self._pending_labs, []

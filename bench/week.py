@@ -2,7 +2,7 @@
 policy and the original web service's rule, and whether any class was let down.
 
     .venv/bin/python bench/week.py [--seed N] [--json]
-    .venv/bin/python bench/week.py --seeds 0..9     # the spread of each figure over ten weeks
+    .venv/bin/python bench/week.py --seeds 0..9 [--jobs 2]   # the spread over ten weeks
 
 20 workers (10 on a Europe/Berlin class schedule, 8 on an America/New_York one with a holiday,
 2 ad-hoc), labs started and stopped during classes by a seeded generator, evening use, one
@@ -34,6 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import print_table
+from _week_excess import SOURCES, add_up, covered_minutes, covered_seconds, excess_by_source
 from _week_fleet import HOURLY_USD
 from _week_rules import (
     excess_minutes,
@@ -64,6 +65,35 @@ def _billed_intervals(controller: Any, worker_id: str, end: Any) -> list[tuple[A
     return [(a, b or end) for a, b in BillingTrail(events).intervals]
 
 
+def _ready_margins(
+    ready: list[Any], windows: list[tuple[Any, Any]], intervals: list[tuple[Any, Any]]
+) -> list[float]:
+    """Minutes from CML ready to the opening, for each opening the worker was started for
+    (a billed interval begins before the opening and reaches it)."""
+    margins = []
+    for opens, _ in windows:
+        for start, end in intervals:
+            if start < opens <= end:
+                ready_at = [at for at in ready if start <= at <= opens]
+                if ready_at:
+                    margins.append((opens - ready_at[0]).total_seconds() / 60.0)
+                break
+    return margins
+
+
+def _spread_of(values: list[float]) -> dict[str, float]:
+    import statistics
+
+    if not values:
+        return {"count": 0, "min": 0.0, "median": 0.0, "max": 0.0}
+    return {
+        "count": len(values),
+        "min": round(min(values), 2),
+        "median": round(statistics.median(values), 2),
+        "max": round(max(values), 2),
+    }
+
+
 def _figures(hours: float, ideal: float, over: float, short: float) -> dict[str, float]:
     return {
         "worker_hours": round(hours, 2),
@@ -87,9 +117,11 @@ def measure(sim: WeekSim) -> dict[str, Any]:
     # (b) the original rule, on the same usage.
     original = original_rule(trace, needs)
     over_b = short_b = billed_b = 0
+    sources_b = []
     for billed, marks in zip(original.billed, needs, strict=True):
         over, short = excess_minutes(billed, marks.ideal)
         over_b, short_b, billed_b = over_b + over, short_b + short, billed_b + sum(billed)
+        sources_b.append(excess_by_source(covered_minutes(billed), marks))
     original_figures = _figures(billed_b / 60.0, ideal, over_b / 60.0, short_b / 60.0)
     original_figures["stops_in_window"] = original.stops_in_window
     original_figures["stops_in_maintenance"] = original.stops_in_maintenance
@@ -100,9 +132,13 @@ def measure(sim: WeekSim) -> dict[str, Any]:
     ledger_cost = sum(figures.cost_usd for _, figures in rows)
     saved_hours = sum(figures.saved_hours for _, figures in rows)
     over_c = short_c = truth_hours = truth_over = 0.0
+    sources_c = []
+    ready_margins: list[float] = []
     for index, marks in enumerate(needs):
         intervals = _billed_intervals(controller, sim.worker_ids[index], trace.end)
         over, short = intervals_outside(intervals, marks.ideal)
+        sources_c.append(excess_by_source(covered_seconds(intervals, len(marks.ideal)), marks))
+        ready_margins += _ready_margins(sim.ready_log[index], marks.windows, intervals)
         over_c, short_c = over_c + over, short_c + short
         truth = sim.power_intervals(index)
         truth_hours += sum((b - a).total_seconds() for a, b in truth) / 3600.0
@@ -112,6 +148,11 @@ def measure(sim: WeekSim) -> dict[str, Any]:
     cmltui["saved_by_auto_stop_hours"] = round(saved_hours, 2)
     cmltui["ec2_truth_hours"] = round(truth_hours, 2)
     cmltui["ec2_truth_over_ideal_hours"] = round(truth_over, 2)
+    cmltui["excess_by_source"] = add_up(sources_c)
+    original_figures["excess_by_source"] = add_up(sources_b)
+    # Of the lead before a window: how long each worker's CML was ready before the opening.
+    cmltui["ready_before_opening_minutes"] = _spread_of(ready_margins)
+    cmltui["ready_before_opening_hours"] = round(sum(ready_margins) / 60.0, 2)
     counts = sim.counts
     targets = {
         "over_ideal_at_most_5_percent_of_ideal": over_c <= TARGET_OF_IDEAL * ideal,
@@ -211,6 +252,23 @@ def print_report(result: dict[str, Any]) -> None:
         f"({cm['ec2_truth_over_ideal_hours']:.1f} over the ideal); auto-stops saved "
         f"{cm['saved_by_auto_stop_hours']:.1f} h"
     )
+    margins = cm["ready_before_opening_minutes"]
+    print(
+        f"  cmltui's CML ready before a class opening: {margins['min']:.1f} / "
+        f"{margins['median']:.1f} / {margins['max']:.1f} min (min / median / max of "
+        f"{margins['count']}), {cm['ready_before_opening_hours']:.1f} h in all"
+    )
+    print_table(
+        [
+            (
+                source,
+                f"{cm['excess_by_source'][source]:.2f}",
+                f"{result['original_rule']['excess_by_source'][source]:.2f}",
+            )
+            for source in SOURCES
+        ],
+        ("over the ideal, by source", "(c) cmltui h", "(b) original h"),
+    )
     for key, words in (
         ("stops_during_started_lab", "stops while a lab was started (must be 0)"),
         (
@@ -302,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--seeds", help="A..B: run each seed A to B and print the spread of the figures"
     )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="with --seeds: how many weeks run at once"
+    )
     parser.add_argument("--days", type=int, default=7, help="a shorter span (1-7 days)")
     parser.add_argument(
         "--groups",
@@ -318,12 +379,77 @@ def main(argv: list[str] | None = None) -> int:
     from _common import use_demo_credentials
 
     use_demo_credentials()
+    if args.seeds:
+        seeds = _seed_range(parser, args.seeds)
+        try:
+            results = run_seeds(seeds, args, quiet=args.json)
+        except RuntimeError as err:
+            print(f"week.py: {err}", file=sys.stderr)
+            return 2
+        summary = spread(results)
+        if args.json:
+            print(json.dumps({**summary, "results": results}))
+        else:
+            print_spread(summary)
+        return 0 if not summary["seeds_missing_a_target"] else 1
     result = asyncio.run(simulate(args.seed, days=args.days, emea=emea, amer=amer, adhoc=adhoc))
     if args.json:
         print(json.dumps(result))
     else:
         print_report(result)
     return 0 if result["targets_met"] else 1
+
+
+def run_seeds(seeds: list[int], args: argparse.Namespace, *, quiet: bool) -> list[dict[str, Any]]:
+    """Each seed's week in a child process of its own (moto's backends live in the process:
+    a second week in one process would find the first one's instances), ``--jobs`` at once."""
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(seed: int) -> dict[str, Any]:
+        command = [sys.executable, str(Path(__file__).resolve()), "--seed", str(seed), "--json"]
+        command += ["--days", str(args.days), "--groups", args.groups]
+        done = subprocess.run(  # noqa: S603 (this interpreter, this script)
+            command, capture_output=True, text=True, check=False
+        )
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        if done.returncode not in (0, 1) or len(lines) != 1:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise RuntimeError(f"seed {seed} failed (exit {done.returncode}): {last}")
+        result: dict[str, Any] = json.loads(lines[0])
+        if not quiet:
+            print_seed_line(result)
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+        return list(pool.map(one, seeds))
+
+
+def _seed_range(parser: argparse.ArgumentParser, text: str) -> list[int]:
+    first, sep, last = text.partition("..")
+    try:
+        seeds = list(range(int(first), int(last) + 1)) if sep else [int(first)]
+    except ValueError:
+        parser.error(f"--seeds {text!r}: A..B with whole numbers, like 0..9")
+    if not seeds:
+        parser.error(f"--seeds {text!r}: B must not be below A")
+    return seeds
+
+
+def print_seed_line(result: dict[str, Any]) -> None:
+    """One seed's headline figures, as the seeds run."""
+    cm, original = result["cmltui"], result["original_rule"]
+    ratio = cm["over_ideal_hours"] / max(original["over_ideal_hours"], 1e-9)
+    print(
+        f"seed {result['seed']}: ideal {result['ideal_hours']:.1f} h; original "
+        f"{original['worker_hours']:.1f} h (+{original['over_ideal_hours']:.1f}); cmltui "
+        f"{cm['worker_hours']:.1f} h (+{cm['over_ideal_hours']:.2f}, "
+        f"{cm['over_ideal_percent']:.2f} %, {ratio:.3f} of the original's); stops in a lab "
+        f"{result['stops_during_started_lab']}, openings not ready "
+        f"{result['class_starts_not_ready']}; {result['wall_seconds']} s"
+        + ("" if result["targets_met"] else "  TARGET MISSED"),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

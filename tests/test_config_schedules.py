@@ -27,6 +27,7 @@ skip_dates = ["2026-12-25", 2027-01-01]
 lead_minutes = 25
 force = true
 idle_minutes = 20
+close_grace_minutes = 3
 
 [schedules.us-evening]
 zone = "America/New_York"
@@ -47,9 +48,11 @@ def test_schedules_load_into_domain_schedules(tmp_path):
     assert emea.windows[1].start == time(22, 0) and emea.windows[1].end == time(2, 0)
     assert emea.skip_dates == {date(2026, 12, 25), date(2027, 1, 1)}
     assert (emea.lead_minutes, emea.force, emea.idle_minutes) == (25, True, 20)
+    assert emea.close_grace_minutes == 3
     us = schedules["us-evening"]
     assert sorted(us.windows[0].days) == [0, 4, 5, 6]  # fri-mon wraps over the weekend
     assert (us.lead_minutes, us.force, us.idle_minutes) == (None, False, None)
+    assert us.close_grace_minutes == 5  # the default
     # Monday 2026-01-05 10:00 Paris is inside emea-class.
     assert window_at(emea, datetime(2026, 1, 5, 9, tzinfo=UTC)) is not None
 
@@ -87,6 +90,10 @@ def test_no_schedules_by_default():
         ),
         ('zone = "UTC"\nlead_minutes = -5', "schedules.x.lead_minutes must be at least 0"),
         ('zone = "UTC"\nidle_minutes = 0', "schedules.x.idle_minutes must be at least 1"),
+        (
+            'zone = "UTC"\nclose_grace_minutes = -1',
+            "schedules.x.close_grace_minutes must be at least 0",
+        ),
         ('zone = "UTC"\nforce = "perhaps"', "schedules.x.force must be true or false"),
         ('zone = "UTC"\nholidays = []', "unknown key 'schedules.x.holidays'"),
     ],

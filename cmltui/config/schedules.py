@@ -57,6 +57,9 @@ class ScheduleConfig(_Section):
     force: bool = False
     #: The idle threshold of its workers; unset: [idle] threshold_minutes.
     idle_minutes: int | None = Field(default=None, ge=1)
+    #: After a close, a worker nobody has used since the close stops once idle this long
+    #: (at most the idle threshold); activity after the close: the idle threshold.
+    close_grace_minutes: int = Field(default=5, ge=0, le=24 * 60)
 
     @field_validator("zone")
     @classmethod

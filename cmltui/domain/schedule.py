@@ -41,6 +41,9 @@ class Schedule:
     lead_minutes: float | None = None  # None: learned from the worker's boot-to-ready time
     force: bool = False  # stop at the close even while a lab is started
     idle_minutes: int | None = None  # the schedule's idle threshold (None: the global one)
+    #: After a close, a worker nobody has used since the close stops once idle this long
+    #: (capped by the idle threshold in force); None: only the idle threshold applies.
+    close_grace_minutes: int | None = None
 
 
 def local_instant(day: date, wall: time, zone: tzinfo) -> datetime:
@@ -124,3 +127,22 @@ def previous_window(schedule: Schedule, at: datetime) -> tuple[datetime, datetim
             break
         last = (opens, closes)
     return last
+
+
+def close_grace_stop_at(
+    schedule: Schedule, idle_since: datetime, now: datetime, grace_minutes: float
+) -> datetime | None:
+    """When the close grace stops a worker idle since ``idle_since`` (its last activity, or
+    its start), seen at ``now``; None when the grace does not apply to it.
+
+    It applies once the schedule's last window has closed (at or before ``now``) and nobody
+    has been active on the worker since that close: the planned use is over and nobody stayed.
+    The worker then stops at the close if it had been idle for ``grace_minutes`` by then, else
+    once it has: ``max(close, idle_since + grace)``. Activity after the close (someone still
+    at it, or back for the evening) leaves the worker to the idle threshold alone. Whether a
+    lab is started, the snooze and the opt-out are the caller's (``evaluate_idle``)."""
+    _require_aware(idle_since)
+    closed = previous_window(schedule, now)
+    if closed is None or idle_since > closed[1]:
+        return None
+    return max(closed[1], idle_since + timedelta(minutes=grace_minutes))

@@ -51,7 +51,8 @@ class ProjectionMixin(ControllerBase):
         the row's idle mark and the header's idle count both come from here."""
         tag = self._reconciler.schedule_tags.get(worker.id)
         effective = resolve_policy(worker, self.config, self._schedules, tag, now)
-        return evaluate_idle(worker, self.config.idle, now, effective=effective)
+        schedule = self._schedules.get(effective.schedule) if effective.schedule else None
+        return evaluate_idle(worker, self.config.idle, now, effective=effective, schedule=schedule)
 
     def snapshot(self, worker: CMLWorker, now: datetime | None = None) -> WorkerSnapshot:
         now = now or self._clock()

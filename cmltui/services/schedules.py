@@ -41,6 +41,7 @@ def schedules_from_config(config: Config) -> dict[str, Schedule]:
             lead_minutes=table.lead_minutes,
             force=table.force,
             idle_minutes=table.idle_minutes,
+            close_grace_minutes=table.close_grace_minutes,
         )
         for name, table in config.schedules.named.items()
     }
@@ -95,7 +96,8 @@ def schedule_decision(
 ) -> ScheduleDecision:
     """Start a stopped worker from its lead time before an opening until the close (once per
     opening); outside that span, stop a running one once idle (the threshold given, else the
-    schedule's, else the global one; the snooze after any start applies), or at once after a
+    schedule's, else the global one; the snooze after any start applies; nobody active since
+    the close: the schedule's shorter close grace, ``evaluate_idle``), or at once after a
     ``force`` close it ran through. Never a stop while a lab runs (unless forced), for an
     opted-out worker, or when ``auto_stop_allowed`` is False (e.g. in maintenance)."""
     state = worker.state
@@ -138,7 +140,7 @@ def schedule_decision(
         cpu_activity_threshold_percent=config.idle.cpu_activity_threshold_percent,
         snooze_minutes=config.idle.snooze_minutes,
     )
-    verdict = evaluate_idle(worker, rule, now)
+    verdict = evaluate_idle(worker, rule, now, schedule=schedule)
     if not verdict.should_stop_now:
         return _NOTHING
     return ScheduleDecision(

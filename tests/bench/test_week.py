@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -55,3 +56,36 @@ def test_one_day_on_four_workers_keeps_classes_whole_and_prints_the_figures() ->
         "no_class_start_without_ready_cml",
     }
     assert result["targets_met"] == all(result["targets"].values())
+    # The excess by source adds up to the excess (each source rounded to 0.01 h).
+    for key in ("original_rule", "cmltui"):
+        sources = result[key]["excess_by_source"]
+        assert sum(sources.values()) == pytest.approx(result[key]["over_ideal_hours"], abs=0.05)
+
+
+def test_the_excess_is_put_down_to_what_it_lies_between() -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _week_excess import covered_seconds, excess_by_source
+    from _week_rules import WorkerNeeds, intervals_outside
+    from _week_trace import WEEK_START
+
+    def at(minute: float):
+        return WEEK_START + timedelta(minutes=minute)
+
+    def marks(*spans: tuple[int, int]) -> list[bool]:
+        return [any(a <= m < b for a, b in spans) for m in range(300)]
+
+    # A class window 60-120 whose lab runs 100-130 (past the close); an evening lab 205-210;
+    # maintenance 250-260.
+    needs = WorkerNeeds(marks((100, 130), (205, 210)), marks((60, 120)), marks((250, 260)), [])
+    billed = [(at(50), at(140)), (at(200), at(215.5)), (at(245), at(270))]
+    covered = covered_seconds(billed, 300)
+    sources = excess_by_source(covered, needs)
+    assert {k: round(v * 60, 3) for k, v in sources.items() if v} == {
+        "lead before a window": 10.0,
+        "after a lab past the close": 10.0,
+        "boot before a lab": 5.0,
+        "after the last lab": 5.5,
+        "boot before maintenance": 5.0,
+        "after maintenance": 10.0,
+    }
+    assert sum(sources.values()) == pytest.approx(intervals_outside(billed, needs.ideal)[0])

@@ -10,6 +10,7 @@ import pytest
 from cmltui.domain.schedule import (
     Schedule,
     WeeklyWindow,
+    close_grace_stop_at,
     next_window,
     previous_window,
     window_at,
@@ -132,3 +133,30 @@ def test_naive_instants_are_refused():
     s = schedule(WeeklyWindow(WEEKDAYS, time(9, 0), time(17, 0)))
     with pytest.raises(ValueError, match="aware"):
         window_at(s, datetime(2026, 1, 5, 9))
+
+
+def test_the_close_grace_applies_only_to_a_worker_nobody_used_since_the_close():
+    s = schedule(WeeklyWindow(WEEKDAYS, time(9, 0), time(17, 0)))
+    closes = utc(2026, 1, 5, 16)  # Monday 17:00 Paris
+    # Idle since 16:58 UTC+1 (two minutes before the close): stops 5 idle minutes later.
+    since = closes - timedelta(minutes=2)
+    assert close_grace_stop_at(s, since, closes + timedelta(minutes=1), 5) == since + timedelta(
+        minutes=5
+    )
+    # Idle long before the close: at the close itself.
+    assert close_grace_stop_at(s, closes - timedelta(hours=1), closes, 5) == closes
+    # The last activity was exactly at the close: nobody since, the grace counts from it.
+    assert close_grace_stop_at(s, closes, closes + timedelta(minutes=3), 5) == closes + timedelta(
+        minutes=5
+    )
+    # Someone active after the close (or a start for the evening): the threshold alone.
+    assert (
+        close_grace_stop_at(s, closes + timedelta(seconds=1), closes + timedelta(hours=1), 5)
+        is None
+    )
+    # Inside the next day's window the last close is the day before: a worker used today is not
+    # under the grace.
+    assert close_grace_stop_at(s, utc(2026, 1, 6, 8, 30), utc(2026, 1, 6, 9), 5) is None
+    # No window closed within the last week: nothing.
+    empty = schedule()
+    assert close_grace_stop_at(empty, closes, closes + timedelta(minutes=30), 5) is None

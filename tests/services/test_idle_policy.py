@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta
+
 from cmltui.config import IdleConfig
 from cmltui.domain.clock import FrozenClock
 from cmltui.domain.enums import CMLWorkerStatus
+from cmltui.domain.schedule import Schedule, WeeklyWindow
 from cmltui.services.history import TelemetryHistory, history_capacity
 from cmltui.services.idle_policy import evaluate_idle
 from tests.fixtures.workers import make_worker
@@ -96,3 +99,43 @@ def test_history_rings_stay_bounded():
     assert len(history.cpu) == len(history.memory) == len(history.labs) == 120
     assert history.cpu[-1] == 99.0
     assert history.memory[-1] == 0.0  # a missing value repeats the last one (none yet: 0)
+
+
+def _closing_in(clock: FrozenClock, minutes: int, *, grace: int | None = 5) -> Schedule:
+    """A daily window that closes ``minutes`` from the clock's now (UTC, whole minutes)."""
+    closes = (clock() + timedelta(minutes=minutes)).astimezone(UTC)
+    opens = closes - timedelta(hours=2)
+    window = WeeklyWindow(frozenset(range(7)), opens.time(), closes.time())
+    return Schedule("class", UTC, (window,), close_grace_minutes=grace)
+
+
+def test_the_close_grace_stops_a_worker_nobody_used_since_the_close_but_waits_for_the_snooze():
+    clock = FrozenClock()
+    clock.set(clock().replace(second=0, microsecond=0))
+    worker = _running_worker(clock)  # started and active now; the window closes in 2 min
+    schedule = _closing_in(clock, 2)
+    policy = IdleConfig(threshold_minutes=30, auto_stop=True, snooze_minutes=10)
+    clock.advance(minutes=6)  # idle 6 min, 4 after the close: grace met, snooze not over
+    verdict = evaluate_idle(worker, policy, clock(), schedule=schedule)
+    assert not verdict.should_stop_now
+    assert verdict.reason == "idle, but started less than 10 min ago"
+    assert verdict.stop_in_minutes == 4.0  # the snooze's end, not the 30-min threshold's
+    clock.advance(minutes=4)
+    verdict = evaluate_idle(worker, policy, clock(), schedule=schedule)
+    assert verdict.should_stop_now and not verdict.is_idle  # the threshold is still 20 min off
+    assert "nobody active since class closed (close grace 5 min" in verdict.reason
+    # Without the schedule (or with no grace) only the threshold applies.
+    assert not evaluate_idle(worker, policy, clock()).should_stop_now
+    no_grace = _closing_in(clock, -8, grace=None)
+    assert not evaluate_idle(worker, policy, clock(), schedule=no_grace).should_stop_now
+
+
+def test_the_close_grace_is_capped_by_a_shorter_threshold():
+    clock = FrozenClock()
+    clock.set(clock().replace(second=0, microsecond=0))
+    worker = _running_worker(clock)
+    schedule = _closing_in(clock, 1, grace=30)
+    policy = IdleConfig(threshold_minutes=3, auto_stop=True, snooze_minutes=0)
+    clock.advance(minutes=2)
+    verdict = evaluate_idle(worker, policy, clock(), schedule=schedule)
+    assert verdict.stop_in_minutes == 1.0  # the 3-min threshold, not the 30-min grace

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from cmltui.config import SchedulesConfig
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
 from tests.fixtures.moto_fixtures import MOTO_REGIONS
@@ -489,3 +491,78 @@ async def test_the_workers_own_policy_names_its_schedule_threshold_and_maintenan
     await controller.refresh_once()
     assert _by_name(controller)["kept"].status == CMLWorkerStatus.STOPPING
     assert scene.count("StopInstances") == 2
+
+
+def _stop_labs(fleet, instance_id: str) -> None:
+    fake = fleet.cml.worker(instance_id)
+    for lab in fake.labs_snapshot():
+        if lab.running:
+            fake.set_lab_state(lab.id, "STOPPED")
+
+
+async def test_after_the_close_a_worker_nobody_used_since_stops_after_the_close_grace(
+    fleet, moto_client
+):
+    scene = Scene(fleet, moto_client)
+    left_id = await scene.launch("left", "c", running_labs=1)
+    stayed_id = await scene.launch("stayed", "c", running_labs=1)
+    # Closes at +30; its idle threshold is 10 min, its close grace the default 5.
+    controller = fleet.make_controller(
+        scene.config(
+            {"c": {"windows": [scene.window(-60, 30)], "idle_minutes": 10}},
+            snooze_minutes=0,
+            auto_stop=True,  # the countdown is shown (schedules stop either way)
+        )
+    )
+    await controller.refresh_once()
+    scene.at(27)  # both classes stop their labs three minutes before the close
+    _stop_labs(fleet, left_id)
+    _stop_labs(fleet, stayed_id)
+    await controller.refresh_once()
+    scene.at(31)  # after the close, someone is still at "stayed"
+    stayed = fleet.cml.worker(stayed_id)
+    stayed.add_activity(next(iter(stayed.user_ids.values())))
+    await controller.refresh_once()
+    workers = _by_name(controller)
+    assert workers["left"].status == CMLWorkerStatus.RUNNING  # idle 4 min < the 5-min grace
+    # The detail pane's countdown says when: idle since +27, 5 min of grace: at +32.
+    assert workers["left"].auto_stop_in_minutes == pytest.approx(1.0, abs=0.05)
+    assert workers["stayed"].auto_stop_in_minutes == pytest.approx(10.0, abs=0.05)
+    scene.at(32.5)
+    await controller.refresh_once()
+    workers = _by_name(controller)
+    assert workers["left"].status == CMLWorkerStatus.STOPPING  # the threshold would wait to +37
+    assert workers["stayed"].status == CMLWorkerStatus.RUNNING
+    stopped = _events(controller, workers["left"].id, "auto-stopped")
+    assert len(stopped) == 1
+    assert "nobody active since c closed (close grace 5 min" in stopped[0].data["reason"]
+    scene.at(37)  # idle 6 min, past the grace, but used after the close: the threshold holds
+    await controller.refresh_once()
+    assert _by_name(controller)["stayed"].status == CMLWorkerStatus.RUNNING
+    scene.at(41.5)
+    await controller.refresh_once()
+    assert _by_name(controller)["stayed"].status == CMLWorkerStatus.STOPPING
+    assert scene.count("StopInstances") == 2
+
+
+async def test_the_close_grace_never_stops_a_worker_whose_lab_is_still_started(fleet, moto_client):
+    scene = Scene(fleet, moto_client)
+    busy_id = await scene.launch("busy", "c", running_labs=1)
+    controller = fleet.make_controller(
+        scene.config(
+            {"c": {"windows": [scene.window(-60, 30)], "close_grace_minutes": 0}},
+            snooze_minutes=0,
+        )
+    )
+    await controller.refresh_once()
+    scene.at(45)
+    await controller.refresh_once()
+    assert _by_name(controller)["busy"].status == CMLWorkerStatus.RUNNING
+    assert scene.count("StopInstances") == 0
+    scene.at(50)  # the lab stops after the close: activity after it, the threshold applies
+    _stop_labs(fleet, busy_id)
+    await controller.refresh_once()
+    scene.at(51)
+    await controller.refresh_once()
+    assert _by_name(controller)["busy"].status == CMLWorkerStatus.RUNNING
+    assert scene.count("StopInstances") == 0
