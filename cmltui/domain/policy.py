@@ -114,13 +114,16 @@ def explain_next_action(
     lab_running: bool = False,
     window_closes: datetime | None = None,
     next_start: NextStart | None = None,
+    close_grace_minutes: float | None = None,
 ) -> tuple[str, ...]:
     """The worker's next automatic action in one or two lines.
 
     ``stop_in_minutes``: when the idle rule would stop it (threshold and snooze counted; None:
     no activity seen yet); ``window_closes``: its schedule's open window keeps it up until
     then; ``next_start``: a stopped worker's coming scheduled start (the opening less the lead
-    time). Times are shown in ``zone``, a start in its schedule's zone.
+    time); ``close_grace_minutes``: the stop time is its schedule's close grace (nobody active
+    since the close), not the threshold. Times are shown in ``zone``, a start in its schedule's
+    zone.
     """
     lines: list[str] = []
     if policy.schedule is not None and not policy.schedule_known:
@@ -150,7 +153,13 @@ def explain_next_action(
         lines.append(f"stops once idle ({_threshold(policy)})")
     else:
         stop_at = when_text(now + timedelta(minutes=stop_in_minutes), now, zone)
-        lines.append(f"stops at {stop_at} if still idle ({_threshold(policy)})")
+        why = _threshold(policy)
+        if close_grace_minutes is not None:
+            why = (
+                f"close grace {close_grace_minutes:g} min: nobody active since "
+                f"{policy.schedule} closed"
+            )
+        lines.append(f"stops at {stop_at} if still idle ({why})")
     if policy.maintenance_ahead is not None:
         starts, ends = policy.maintenance_ahead
         lines.append(

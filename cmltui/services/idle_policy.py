@@ -20,6 +20,8 @@ class IdleVerdict:
     stop_in_minutes: float | None
     should_stop_now: bool
     reason: str
+    #: The schedule's close grace (minutes) when it, not the threshold, sets the stop time.
+    close_grace_minutes: float | None = None
 
 
 def evaluate_idle(
@@ -84,7 +86,12 @@ def evaluate_idle(
         reason = f"idle, but started less than {policy.snooze_minutes} min ago"
     else:
         reason = f"would stop in {stop_in:.0f} min" if policy.auto_stop else "auto-stop is off"
-    return IdleVerdict(idle_minutes, is_idle, stop_in, should_stop, reason)
+    grace = None
+    if grace_stop is not None and schedule is not None:
+        threshold_left = policy.threshold_minutes - idle_minutes
+        if (grace_stop - now) / timedelta(minutes=1) < threshold_left:
+            grace = _grace_minutes(schedule, policy.threshold_minutes)
+    return IdleVerdict(idle_minutes, is_idle, stop_in, should_stop, reason, grace)
 
 
 def _grace_minutes(schedule: Schedule, threshold_minutes: float) -> float:

@@ -83,6 +83,7 @@ def policy_view(
         lab_running=state.active_labs_count > 0,
         window_closes=window_closes,
         next_start=next_start,
+        close_grace_minutes=verdict.close_grace_minutes,
     )
     return PolicyView(
         idle_minutes=state.policy_idle_minutes,

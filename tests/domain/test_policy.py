@@ -209,6 +209,14 @@ def test_explains_the_idle_stop_time_and_where_the_threshold_comes_from():
     )
 
 
+def test_explains_a_stop_set_by_the_close_grace():
+    policy = _policy(schedule="emea-class", schedule_known=True, source="schedule", idle_minutes=10)
+    assert _explain(policy, stop_in_minutes=3, close_grace_minutes=5) == (
+        "stops at 17:03 UTC if still idle (close grace 5 min: nobody active since emea-class "
+        "closed)",
+    )
+
+
 def test_explains_an_idle_stop_before_any_activity():
     assert _explain(_policy(source="global")) == (
         "stops once idle (threshold 45 min, from global)",

@@ -528,6 +528,8 @@ async def test_after_the_close_a_worker_nobody_used_since_stops_after_the_close_
     # The detail pane's countdown says when: idle since +27, 5 min of grace: at +32.
     assert workers["left"].auto_stop_in_minutes == pytest.approx(1.0, abs=0.05)
     assert workers["stayed"].auto_stop_in_minutes == pytest.approx(10.0, abs=0.05)
+    assert "(close grace 5 min: nobody active since c closed)" in workers["left"].policy.lines[0]
+    assert "(threshold 10 min, from schedule)" in workers["stayed"].policy.lines[0]
     scene.at(32.5)
     await controller.refresh_once()
     workers = _by_name(controller)
