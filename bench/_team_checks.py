@@ -26,6 +26,7 @@ from cmltui.domain.events import (
     CMLWorkerActionRequestedDomainEvent,
     CMLWorkerAutoStartedDomainEvent,
     CMLWorkerAutoStoppedDomainEvent,
+    CMLWorkerCreatedDomainEvent,
     CMLWorkerStatusUpdatedDomainEvent,
     CMLWorkerTelemetryCompactedDomainEvent,
 )
@@ -34,6 +35,7 @@ from cmltui.store.dynamodb import DynamoDbWorkerRepository
 from cmltui.store.dynamodb_schema import EVENT_PREFIX, STATE_SK, WORKER_PREFIX
 
 _CHECKPOINT = CMLWorkerTelemetryCompactedDomainEvent.EVENT_TYPE
+_CREATED = CMLWorkerCreatedDomainEvent.EVENT_TYPE
 _AUTO_STOPPED = CMLWorkerAutoStoppedDomainEvent.EVENT_TYPE
 _AUTO_STARTED = CMLWorkerAutoStartedDomainEvent.EVENT_TYPE
 _STATUS = CMLWorkerStatusUpdatedDomainEvent.EVENT_TYPE
@@ -181,14 +183,14 @@ def check_automatic(
 ) -> dict[str, Any]:
     """Check 3: no automatic action twice; auto-stops match EC2's StopInstances requests."""
     problems: list[str] = []
-    auto_stops = auto_starts = intents_total = 0
+    auto_stops = auto_starts = intents_total = created_twice = completed_twice = 0
     moto_total = sum(stop_requests.values())
     for worker_id, entry in workers.items():
         ordered = [entry["events"][v] for v in sorted(entry["events"])]
         envelopes = [(item["type"]["S"], _envelope(item)["data"]) for item in ordered]
         armed = True  # an auto-stop is allowed until one happened, then again after a start
         intents: dict[str, str] = {}
-        outcomes: dict[str, tuple[str, str]] = {}
+        outcomes: dict[str, list[tuple[str, str]]] = defaultdict(list)
         auto_events = 0
         instance_id = None
         for kind, data in envelopes:
@@ -205,27 +207,37 @@ def check_automatic(
                 intents[data["request_token"]] = data["action"]
                 instance_id = data.get("aws_instance_id") or instance_id
             elif kind == _COMPLETED and data.get("request_token") in intents:
-                outcomes[data["request_token"]] = (data["outcome"], data.get("detail") or "")
+                outcomes[data["request_token"]].append((data["outcome"], data.get("detail") or ""))
+        created_twice += sum(1 for kind, _ in envelopes if kind == _CREATED) > 1
+        completed_twice += sum(1 for done in outcomes.values() if len(done) > 1)
         auto_stops += auto_events
         intents_total += len(intents)
         accepted_auto = sum(
             1
             for t, a in intents.items()
-            if a == "auto-stop" and outcomes.get(t, ("",))[0] == "accepted"
+            if a == "auto-stop" and any(o == "accepted" for o, _ in outcomes.get(t, []))
         )
         if accepted_auto != auto_events:
+            trail = [
+                f"{k.split('.')[2]}:{d.get('action') or d.get('new_status') or ''}"
+                f"{'=' + d['outcome'] if 'outcome' in d else ''}"
+                for k, d in envelopes
+            ]
             problems.append(
                 f"{worker_id}: {auto_events} auto-stop events, {accepted_auto} auto-stop "
-                "intents accepted by EC2"
+                f"intents accepted by EC2 (trail: {' '.join(trail)[-600:]})"
             )
+        # Answered by EC2: accepted, or failed for another reason than an unsaved intent
+        # (then no call was sent).
+        unsent = sum(
+            1 for t in intents if any("intent was not saved" in d for _, d in outcomes.get(t, []))
+        )
         answered = sum(
             1
             for t in intents
-            if t in outcomes
-            and (outcomes[t][0] == "accepted" or "intent was not saved" not in outcomes[t][1])
-            and outcomes[t][0] in ("accepted", "failed")
+            if any(o in ("accepted", "failed") for o, _ in outcomes.get(t, []))
+            and not any("intent was not saved" in d for _, d in outcomes.get(t, []))
         )
-        unsent = sum(1 for t in intents if "intent was not saved" in outcomes.get(t, ("", ""))[1])
         seen = stop_requests.get(instance_id or "", 0)
         if instance_id and not answered <= seen <= len(intents) - unsent:
             problems.append(
@@ -238,6 +250,9 @@ def check_automatic(
         "auto_starts": auto_starts,
         "stop_intents": intents_total,
         "stop_requests_at_ec2": moto_total,
+        # Left by a version conflict's rebase (tests/store/test_team_rebase.py): reported.
+        "workers_created_more_than_once": created_twice,
+        "intents_completed_more_than_once": completed_twice,
         "problems": problems[:SHOWN],
         "problem_count": len(problems),
     }
