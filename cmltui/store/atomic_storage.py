@@ -22,6 +22,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from pydantic_core import from_json
 from tinydb.storages import Storage
 
 from cmltui.domain.clock import Clock, utc_now
@@ -292,11 +293,16 @@ class AtomicJSONStorage(Storage):
             return self._damaged("it is empty (0 bytes)")
         try:
             # Millions of new objects and no cycles: no collector walking them meanwhile.
+            # pydantic-core's parser reads the bytes (no decoded copy) and makes one object
+            # per distinct short string (worker ids, event types, times repeat across the
+            # trail): at 5,000 workers 79 MB of objects instead of json.loads' 134 MB.
             with collector_paused():
-                document = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            return self._damaged("it is not UTF-8 text")
+                document = from_json(raw, cache_strings="all")
         except ValueError as err:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return self._damaged("it is not UTF-8 text")
             return self._damaged(f"it is not valid JSON ({err})")
         reason = damage_in(document)
         if reason is not None:

@@ -217,3 +217,32 @@ async def test_write_failure_keeps_memory_and_the_next_write_retries(store, froz
     assert sorted(d["id"] for d in reopened_state["workers"].values()) == ["first", "second"]
     statuses = {d["id"]: d["status"] for d in reopened_state["workers"].values()}
     assert statuses["first"] == "stopping"
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [(b"\xff\xfe{}", "it is not UTF-8 text"), (b'{"workers": {', "it is not valid JSON (")],
+)
+def test_a_damaged_file_says_why(tmp_path, frozen_clock, damage, reason):
+    data_file = _save_one_worker(tmp_path, frozen_clock)
+    data_file.write_bytes(damage)
+    store = open_store(tmp_path, clock=frozen_clock)
+    try:
+        assert f"was damaged ({reason}" in store.notices[0]
+    finally:
+        store.close()
+
+
+def test_repeated_strings_of_the_loaded_document_are_one_object(tmp_path, frozen_clock):
+    """The trail repeats its worker ids, event types and sources: loaded, each is one string
+    object, not one per event (the document is most of a big fleet's memory)."""
+    store = open_store(tmp_path, clock=frozen_clock)
+    store.save_many([make_worker(frozen_clock, "w"), make_worker(frozen_clock, "v")])
+    store.close()
+    reopened = open_store(tmp_path, clock=frozen_clock, read_only=True)
+    envelopes = [doc["envelope"] for doc in reopened.storage.read()["events"].values()]
+    assert len(envelopes) > 2
+    first = envelopes[0]
+    assert all(e["source"] is first["source"] for e in envelopes)
+    same_subject = [e for e in envelopes if e["subject"] == first["subject"]]
+    assert len(same_subject) > 1 and all(e["subject"] is first["subject"] for e in same_subject)
