@@ -33,6 +33,26 @@ FILE_MODE = 0o600
 FOLDER_MODE = 0o700
 
 Tables = dict[str, dict[str, Any]]
+#: A document as UTF-8 bytes, whole or in pieces written one after the other.
+Payload = bytes | list[bytes]
+#: Pieces are joined into blocks of about this size for the writes (few system calls).
+_BLOCK_BYTES = 1 << 20
+
+
+def _blocks(payload: Payload) -> Iterator[bytes]:
+    if isinstance(payload, bytes):
+        yield payload
+        return
+    batch: list[bytes] = []
+    size = 0
+    for piece in payload:
+        batch.append(piece)
+        size += len(piece)
+        if size >= _BLOCK_BYTES:
+            yield b"".join(batch)
+            batch, size = [], 0
+    if batch:
+        yield b"".join(batch)
 
 
 def _dumps(value: Any) -> str:
@@ -78,7 +98,7 @@ class AtomicJSONStorage(Storage):
         #: Tables whose documents are never changed once written (an audit trail): their JSON
         #: text is cached per document, so a commit only serialises what is new.
         self._append_only_tables = append_only_tables
-        self._fragments: dict[str, dict[str, tuple[Any, str]]] = {}
+        self._fragments: dict[str, dict[str, tuple[Any, bytes]]] = {}
         self.temp_path = self.path.with_name(self.path.name + ".tmp")
         self.read_only = read_only
         #: Why this storage refuses writes when it was not asked to (shown to the operator).
@@ -145,34 +165,45 @@ class AtomicJSONStorage(Storage):
         """
         return dict(self._data), self._generation
 
-    def serialize(self, tables: Tables | None = None) -> tuple[bytes, int]:
-        """The whole document (or a ``snapshot``) as bytes, with the generation it represents."""
+    def serialize(self, tables: Tables | None = None) -> tuple[Payload, int]:
+        """The whole document (or a ``snapshot``) as UTF-8 pieces to write one after the other,
+        with the generation it represents.
+
+        Pieces, not one joined text: at 5,000 workers the document is 42 MB, and joining it
+        (then encoding the join) held two more copies of it in memory at every write.
+        """
         generation = self._generation
         if tables is None:
             tables = self._data
+        pieces: list[bytes] = []
         with self._serialize_lock:  # the per-document text cache is shared
-            parts = [
-                _dumps(name)
-                + ":"
-                + (
-                    self._serialize_append_only(name, table)
-                    if name in self._append_only_tables
-                    else _dumps(table)
-                )
-                for name, table in tables.items()
-            ]
-        return ("{" + ",".join(parts) + "}").encode("utf-8"), generation
+            for index, (name, table) in enumerate(tables.items()):
+                pieces.append(("{" if index == 0 else ",").encode() + _dumps(name).encode() + b":")
+                if name in self._append_only_tables:
+                    pieces.extend(self._serialize_append_only(name, table))
+                else:
+                    pieces.append(_dumps(table).encode("utf-8"))
+            pieces.append(b"}" if pieces else b"{}")
+        return pieces, generation
 
-    def _serialize_append_only(self, name: str, table: dict[str, Any]) -> str:
+    def _serialize_append_only(self, name: str, table: dict[str, Any]) -> list[bytes]:
         # A cached text is reused only for the very same document object, so a replaced
-        # document is always serialised afresh.
+        # document is always serialised afresh. Each text is '"id":{...}' in UTF-8.
         cached = self._fragments.get(name, {})
-        fresh: dict[str, tuple[Any, str]] = {}
+        fresh: dict[str, tuple[Any, bytes]] = {}
         for doc_id, doc in table.items():
             hit = cached.get(doc_id)
-            fresh[doc_id] = hit if hit is not None and hit[0] is doc else (doc, _dumps(doc))
+            if hit is None or hit[0] is not doc:
+                hit = (doc, (_dumps(doc_id) + ":" + _dumps(doc)).encode("utf-8"))
+            fresh[doc_id] = hit
         self._fragments[name] = fresh
-        return "{" + ",".join(_dumps(k) + ":" + text for k, (_, text) in fresh.items()) + "}"
+        pieces = [b"{"]
+        for index, (_, text) in enumerate(fresh.values()):
+            if index:
+                pieces.append(b",")
+            pieces.append(text)
+        pieces.append(b"}")
+        return pieces
 
     def flush(self) -> bool:
         """Write the document now if memory is ahead of the file. True when a write happened."""
@@ -181,7 +212,7 @@ class AtomicJSONStorage(Storage):
         payload, generation = self.serialize()
         return self.commit(payload, generation)
 
-    def commit(self, payload: bytes, generation: int) -> bool:
+    def commit(self, payload: Payload, generation: int) -> bool:
         """Replace the data file with ``payload`` (thread-safe; runs in a worker thread).
 
         A payload older than what the file already holds is skipped, so commits finishing
@@ -197,16 +228,17 @@ class AtomicJSONStorage(Storage):
             self.write_count += 1
             return True
 
-    def _replace_file(self, payload: bytes) -> None:
+    def _replace_file(self, payload: Payload) -> None:
         try:
             fd = os.open(
                 self.temp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE
             )
             try:
                 os.fchmod(fd, FILE_MODE)
-                view = memoryview(payload)
-                while view:
-                    view = view[os.write(fd, view) :]
+                for block in _blocks(payload):
+                    view = memoryview(block)
+                    while view:
+                        view = view[os.write(fd, view) :]
                 os.fsync(fd)
             finally:
                 os.close(fd)

@@ -246,3 +246,23 @@ def test_repeated_strings_of_the_loaded_document_are_one_object(tmp_path, frozen
     assert all(e["source"] is first["source"] for e in envelopes)
     same_subject = [e for e in envelopes if e["subject"] == first["subject"]]
     assert len(same_subject) > 1 and all(e["subject"] is first["subject"] for e in same_subject)
+
+
+def test_the_document_is_written_in_pieces_that_make_the_same_bytes(tmp_path, frozen_clock):
+    """serialize gives pieces (no joined copy of a big document in memory), written one after
+    the other: the file is byte for byte the compact JSON of the document, again after an
+    append reuses the cached pieces of the trail."""
+    store = open_store(tmp_path, clock=frozen_clock)
+    try:
+        store.save_many([make_worker(frozen_clock, "w")])
+        worker = store.get("w")
+        worker.update_status(CMLWorkerStatus.STOPPED)
+        store.save_many([worker])
+        pieces, _ = store.storage.serialize()
+        assert isinstance(pieces, list) and len(pieces) > 3
+        document = store.storage.read()
+        compact = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+        assert b"".join(pieces) == compact.encode("utf-8")
+        assert (tmp_path / "cmltui.json").read_bytes() == compact.encode("utf-8")
+    finally:
+        store.close()
