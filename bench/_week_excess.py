@@ -23,10 +23,8 @@ same way as ``_week_rules.intervals_outside``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
 
-from _week_rules import WorkerNeeds, minute_of
-from _week_trace import WEEK_START
+from _week_rules import WorkerNeeds
 
 #: The sources, in the order they are printed.
 SOURCES = (
@@ -40,21 +38,6 @@ SOURCES = (
     "after maintenance",
     "never needed",
 )
-
-
-def covered_seconds(intervals: Iterable[tuple[datetime, datetime]], minutes: int) -> list[float]:
-    """Seconds of each minute of the span that ``intervals`` bill."""
-    covered = [0.0] * minutes
-    span_end = WEEK_START + timedelta(minutes=minutes)
-    for start, end in intervals:
-        start, end = max(start, WEEK_START), min(end, span_end)
-        at = start
-        while at < end:
-            minute = minute_of(at)
-            edge = min(WEEK_START + timedelta(minutes=minute + 1), end)
-            covered[minute] += (edge - at).total_seconds()
-            at = edge
-    return covered
 
 
 def covered_minutes(billed: list[bool]) -> list[float]:

@@ -33,6 +33,21 @@ def minute_of(at: datetime) -> int:
     return min(max(int((at - WEEK_START) / timedelta(minutes=1)), 0), MINUTES)
 
 
+def covered_seconds(intervals: Iterable[tuple[datetime, datetime]], minutes: int) -> list[float]:
+    """Seconds of each minute of the span that ``intervals`` bill."""
+    covered = [0.0] * minutes
+    span_end = WEEK_START + timedelta(minutes=minutes)
+    for start, end in intervals:
+        start, end = max(start, WEEK_START), min(end, span_end)
+        at = start
+        while at < end:
+            minute = minute_of(at)
+            edge = min(WEEK_START + timedelta(minutes=minute + 1), end)
+            covered[minute] += (edge - at).total_seconds()
+            at = edge
+    return covered
+
+
 def _mark(marks: list[bool], start: datetime, end: datetime) -> None:
     for minute in range(minute_of(start), min(minute_of(end), len(marks))):
         marks[minute] = True
@@ -143,16 +158,7 @@ def intervals_outside(
 ) -> tuple[float, float]:
     """(hours of ``intervals`` outside the ideal, hours of the ideal they miss): the intervals
     to the second, the ideal by the minute (a minute is needed or not)."""
-    covered = [0.0] * len(ideal)  # seconds of each minute billed
-    span_end = WEEK_START + timedelta(minutes=len(ideal))
-    for start, end in intervals:
-        start, end = max(start, WEEK_START), min(end, span_end)
-        at = start
-        while at < end:
-            minute = minute_of(at)
-            edge = min(WEEK_START + timedelta(minutes=minute + 1), end)
-            covered[minute] += (edge - at).total_seconds()
-            at = edge
+    covered = covered_seconds(intervals, len(ideal))  # seconds of each minute billed
     over = sum(seconds for seconds, need in zip(covered, ideal, strict=True) if not need)
     short = sum(60.0 - seconds for seconds, need in zip(covered, ideal, strict=True) if need)
     return over / 3600.0, max(short, 0.0) / 3600.0

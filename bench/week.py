@@ -34,9 +34,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import print_table
-from _week_excess import SOURCES, add_up, covered_minutes, covered_seconds, excess_by_source
+from _week_excess import SOURCES, add_up, covered_minutes, excess_by_source
 from _week_fleet import HOURLY_USD
 from _week_rules import (
+    covered_seconds,
     excess_minutes,
     intervals_outside,
     original_rule,

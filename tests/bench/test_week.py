@@ -64,8 +64,8 @@ def test_one_day_on_four_workers_keeps_classes_whole_and_prints_the_figures() ->
 
 def test_the_excess_is_put_down_to_what_it_lies_between() -> None:
     sys.path.insert(0, str(ROOT / "bench"))
-    from _week_excess import covered_seconds, excess_by_source
-    from _week_rules import WorkerNeeds, intervals_outside
+    from _week_excess import excess_by_source
+    from _week_rules import WorkerNeeds, covered_seconds, intervals_outside
     from _week_trace import WEEK_START
 
     def at(minute: float):
