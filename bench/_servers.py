@@ -55,6 +55,12 @@ def _serve(conn: Any, options: dict[str, Any]) -> None:
             "workers": workers,
         }
     )
+    answer_commands(conn, fleet, _handle)
+
+
+def answer_commands(conn: Any, fleet: Any, handle: Any) -> None:
+    """Answer ``(command, kwargs)`` from the pipe with ``handle(fleet, command, kwargs)`` until
+    ``stop`` (or the parent is gone), then stop the fleet."""
     try:
         while True:
             command, kwargs = conn.recv()
@@ -62,7 +68,7 @@ def _serve(conn: Any, options: dict[str, Any]) -> None:
                 conn.send({"ok": True})
                 return
             try:
-                conn.send({"ok": True, "value": _handle(fleet, command, kwargs)})
+                conn.send({"ok": True, "value": handle(fleet, command, kwargs)})
             except Exception as err:
                 conn.send({"ok": False, "error": f"{type(err).__name__}: {err}"})
     except (EOFError, KeyboardInterrupt):

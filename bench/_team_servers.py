@@ -10,7 +10,7 @@ import multiprocessing
 import traceback
 from typing import Any
 
-from _servers import FleetProcess, _handle
+from _servers import FleetProcess, _handle, answer_commands
 
 
 def _serve_team(conn: Any, options: dict[str, Any]) -> None:
@@ -41,20 +41,7 @@ def _serve_team(conn: Any, options: dict[str, Any]) -> None:
             ],
         }
     )
-    try:
-        while True:
-            command, kwargs = conn.recv()
-            if command == "stop":
-                conn.send({"ok": True})
-                return
-            try:
-                conn.send({"ok": True, "value": _team_handle(fleet, command, kwargs)})
-            except Exception as err:
-                conn.send({"ok": False, "error": f"{type(err).__name__}: {err}"})
-    except (EOFError, KeyboardInterrupt):
-        return
-    finally:
-        fleet.stop()
+    answer_commands(conn, fleet, _team_handle)
 
 
 def _team_handle(fleet: Any, command: str, kwargs: dict[str, Any]) -> Any:
