@@ -259,7 +259,7 @@ class CmlPollerMixin(SharedPollingMixin):
         await asyncio.gather(*(self._poll_worker_safely(w) for w in polled))
         if mark is not None:
             self._adopt_borrowed([w for w in targets if w.id in borrowed], mark)
-        await self._apply_idle_policy()
+        await self._apply_idle_policy(lease_held=runner)  # claimed above, once a cycle
         await self._apply_schedules()
         if runner:
             await self._store_poll_mark(polled, time.perf_counter() - started)

@@ -145,7 +145,9 @@ class ControllerBase:
         async def _read_before_stop(  # cml_poller
             self, workers: Sequence[CMLWorker]
         ) -> bool: ...
-        async def _apply_idle_policy(self) -> None: ...  # idle_runner
+        async def _apply_idle_policy(  # idle_runner
+            self, lease_held: bool | None = None
+        ) -> None: ...
         async def _holds_policy_lease(self) -> bool: ...  # idle_runner
         async def _apply_schedules(self) -> None: ...  # schedule_runner
         def _schedule_governs(self, worker: CMLWorker) -> bool: ...  # schedule_runner

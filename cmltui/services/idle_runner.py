@@ -40,10 +40,11 @@ class IdleRunnerMixin(ControllerBase):
         self.policy_runner = lease.holder
         return lease.ours
 
-    async def _apply_idle_policy(self) -> None:
+    async def _apply_idle_policy(self, lease_held: bool | None = None) -> None:
+        """``lease_held``: the lease as this cycle already claimed it (None: claim it now)."""
         if self.read_only or not self.config.idle.auto_stop:
             return
-        if not await self._holds_policy_lease():
+        if not (await self._holds_policy_lease() if lease_held is None else lease_held):
             return
         now = self._clock()
         by_region = self._idle_stops(now)
