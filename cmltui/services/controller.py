@@ -135,6 +135,9 @@ class FleetController(
         self.intents_saved = 0
         #: Request tokens whose calls this process has sent and not yet had answered.
         self._in_flight: set[str] = set()
+        # One automatic-policy pass at a time: the EC2 and the CML loop both run one, and two
+        # passes in flight at once would both stop a worker neither has seen stopping yet.
+        self._policy_lock = asyncio.Lock()
         #: The uptime/idle step each row was last published at (see ``_touch_time_derived``).
         self._time_keys: dict[str, tuple[int | None, int | None, int]] = {}
         self._reconciler = Ec2Reconciler(

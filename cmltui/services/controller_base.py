@@ -120,6 +120,7 @@ class ControllerBase:
         _commit_lock: asyncio.Lock
         _conflicts_seen: dict[tuple[str, str], datetime]
         _in_flight: set[str]
+        _policy_lock: asyncio.Lock
         _reconciler: Ec2Reconciler
         _history_capacity: int
         _labs: LabsService | None

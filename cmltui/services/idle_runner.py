@@ -44,8 +44,12 @@ class IdleRunnerMixin(ControllerBase):
         """``lease_held``: the lease as this cycle already claimed it (None: claim it now)."""
         if self.read_only or not self.config.idle.auto_stop:
             return
-        if not (await self._holds_policy_lease() if lease_held is None else lease_held):
-            return
+        async with self._policy_lock:  # the EC2 and CML loops both apply it: one pass at a time
+            if not (await self._holds_policy_lease() if lease_held is None else lease_held):
+                return
+            await self._apply_idle_policy_held()
+
+    async def _apply_idle_policy_held(self) -> None:
         now = self._clock()
         by_region = self._idle_stops(now)
         candidates = [w for entries in by_region.values() for w, _, _ in entries]
@@ -67,6 +71,8 @@ class IdleRunnerMixin(ControllerBase):
         for worker in self._workers.values():
             if self._schedule_governs(worker):
                 continue  # its schedule's runner decides (it keeps it up inside a window)
+            if worker.state.open_actions():
+                continue  # an action (anyone's) is still unanswered: wait for its outcome
             tag = self._reconciler.schedule_tags.get(worker.id)
             effective = resolve_policy(worker, self.config, self._schedules, tag, now)
             verdict = evaluate_idle(worker, self.config.idle, now, effective=effective)

@@ -102,6 +102,10 @@ class ScheduleRunnerMixin(ControllerBase):
         """One pass of every schedule: the starts, then the stops, each batched per region."""
         if self.read_only or not self.schedules:
             return
+        async with self._policy_lock:  # never beside the idle policy's pass (the other loop)
+            await self._apply_schedules_unlocked()
+
+    async def _apply_schedules_unlocked(self) -> None:
         now = self._clock()
         if not self._schedule_decisions(now):
             return

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from cmltui.config import IdleConfig
 from cmltui.domain.enums import CMLWorkerStatus
 from tests.fixtures.moto_fixtures import MOTO_REGIONS
@@ -84,12 +82,6 @@ async def test_an_operator_start_of_a_worker_started_meanwhile_returns_a_result(
     assert len(completed) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect found by bench/team.py (its one-operator baseline): the EC2 loop and the "
-    "CML loop both apply the idle policy and may stop one worker twice "
-    "(cmltui/services/idle_runner.py, for the lead)",
-)
 async def test_the_two_loops_of_one_process_never_auto_stop_one_worker_twice(fleet):
     """One cmltui: its EC2 and CML loops each run ``_apply_idle_policy``. When both run while
     the first auto-stop's StopInstances is in flight, each records an intent and sends its own
