@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from cmltui.domain.clock import Clock, utc_now
 from cmltui.domain.events import CloudEvent, DomainEvent, event_from_cloudevent, to_cloudevent
 from cmltui.domain.lease import LeaseView, PollMark
+from cmltui.domain.rebase import lay_over
 from cmltui.domain.repository import CMLWorkerRepository
 from cmltui.domain.worker import CMLWorker, CMLWorkerState
 from cmltui.store import dynamodb_lease
@@ -245,7 +246,7 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
             reads.event_ids_between, self.client, self.table, worker_id, p.base_version, top
         )
         while p.events and p.events[0][1].id in landed:
-            event, envelope = p.events.pop(0)
+            _event, envelope = p.events.pop(0)
             p.base_version = landed[envelope.id]
         log.info("version conflict on worker %s: reloaded and re-applied", worker_id)
         with self._mutation_lock:
@@ -258,9 +259,10 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
                 if not p.events:
                     self._pending.pop(worker_id, None)
                 return
-            state = stored.model_copy(deep=True)
-            for event, _ in p.events:
-                state.apply(event)
+            # Ours that add nothing there (a second creation, an answered action's outcome,
+            # the same observation) are left out: nothing is recorded twice.
+            state, kept = lay_over(stored, [event for event, _ in p.events])
+            p.events = [p.events[index] for index in kept]
             p.base_version, p.base_state = stored.version, stored
             if p.state is not None:
                 p.state = state

@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from cmltui.domain.events import UnknownEventTypeError, event_from_cloudevent
+from cmltui.domain.rebase import lay_over
 from cmltui.domain.worker import CMLWorkerState
 
 log = logging.getLogger(__name__)
@@ -116,30 +117,22 @@ def _version(doc: Any) -> int | None:
     return value if isinstance(value, int) else None
 
 
-_IGNORED_IN_COMPARISON = {"version", "updated_at"}
-
-
 def _replayed(
     disk_doc: dict[str, Any], envelopes: list[tuple[int, dict[str, Any]]]
 ) -> tuple[dict[str, Any], set[int]] | None:
     """The disk's worker state with our new events applied, and the local sequence numbers of
-    the events that changed nothing there (another process had seen the same thing: they are
-    left out of the trail, so an observation is never recorded twice). None: cannot be done.
+    the events that add nothing there (``domain.rebase``: another process had recorded the
+    same thing, so it is never recorded twice). None: cannot be done.
     """
     try:
         state = CMLWorkerState.model_validate(disk_doc)
-        redundant: set[int] = set()
-        for local_seq, envelope in envelopes:
-            before = state.model_dump(exclude=_IGNORED_IN_COMPARISON)
-            candidate = state.model_copy(deep=True)
-            candidate.apply(event_from_cloudevent(envelope))
-            if candidate.model_dump(exclude=_IGNORED_IN_COMPARISON) == before:
-                redundant.add(local_seq)
-                continue
-            state = candidate
+        events = [event_from_cloudevent(envelope) for _, envelope in envelopes]
+        state, kept = lay_over(state, events)
     except (ValidationError, UnknownEventTypeError, TypeError, ValueError) as err:
         log.warning("cannot lay new events on worker %s: %s", disk_doc.get("id"), err)
         return None
+    kept_indexes = set(kept)
+    redundant = {seq for index, (seq, _) in enumerate(envelopes) if index not in kept_indexes}
     return state.model_dump(mode="json"), redundant
 
 

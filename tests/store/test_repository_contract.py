@@ -208,6 +208,35 @@ async def test_both_instances_change_one_worker_and_nothing_is_lost(
     assert [s.version for s in states if s.id == "busy"] == [base + 2]
 
 
+async def test_a_lab_action_laid_over_another_change_stays_in_the_trail(
+    open_any, any_store, fleet, frozen_clock
+):
+    """A lab action changes no state (history only): laid over another process's change it
+    still says what happened (the data file's merge left it out as "changes nothing")."""
+    other = open_any()
+    mine, theirs = any_store.get("busy"), other.get("busy")
+    theirs.update_status(CMLWorkerStatus.STOPPING)
+    other.save_many([theirs])
+    mine.record_lab_action("stop", "lab-1", "Lab one", "ops@host", "accepted")
+    any_store.save_many([mine])
+    trail = [e.type.split(".")[2] for e in open_any().events("busy")]
+    assert trail[-2:] == ["status-updated", "lab-action"]
+
+
+async def test_one_observation_made_by_both_is_recorded_once(open_any, any_store, fleet):
+    """Both processes saw the instance stopping: the second's record adds nothing."""
+    other = open_any()
+    mine, theirs = any_store.get("busy"), other.get("busy")
+    before = len(other.events("busy"))
+    theirs.update_status(CMLWorkerStatus.STOPPING)
+    other.save_many([theirs])
+    mine.update_status(CMLWorkerStatus.STOPPING)
+    any_store.save_many([mine])
+    reader = open_any()
+    assert len(reader.events("busy")) == before + 1
+    assert reader.get("busy").state.version == mine.state.version  # the same state, once
+
+
 def test_a_stale_copy_never_brings_a_forgotten_worker_back(open_any, any_store, fleet):
     other = open_any()
     stale = any_store.get("stopped")

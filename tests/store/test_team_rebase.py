@@ -1,7 +1,7 @@
 """Found by bench/team.py (issue 17 #5): what a version conflict's rebase leaves in a team's
 trail. The store re-applies this process's events on top of the other process's (the replay
-still equals the record), but events that only made sense on the state this process had are
-kept as they were:
+still equals the record); events that only made sense on the state this process had were kept
+as they were, and are now left out (``cmltui.domain.rebase``):
 
 * two cmltui importing one instance at once (its worker id comes from its tag, so both build
   the same worker): the second's ``created`` event lands on top of the first's, and the trail
@@ -13,8 +13,6 @@ Real parts: two repositories on one table of moto's DynamoDB server."""
 
 from __future__ import annotations
 
-import pytest
-
 from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.store.dynamodb import DynamoDbWorkerRepository
 from tests.fixtures.workers import make_worker
@@ -24,11 +22,6 @@ def _types(store: DynamoDbWorkerRepository, worker_id: str) -> list[str]:
     return [e.type.split(".")[2] for e in store.events(worker_id)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect found by bench/team.py: a rebase re-applies a second 'created' event "
-    "(cmltui/store/dynamodb.py _rebase or the controller's import, for the lead)",
-)
 def test_two_processes_importing_one_worker_leave_one_created_event(
     dynamo_client, dynamo_table, frozen_clock
 ):
@@ -40,11 +33,6 @@ def test_two_processes_importing_one_worker_leave_one_created_event(
     assert _types(reader, "demo-0001").count("created") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect found by bench/team.py: a rebase re-applies the completion of an intent "
-    "another process completed meanwhile (for the lead)",
-)
 def test_an_intent_completed_by_another_process_is_not_completed_twice(
     dynamo_client, dynamo_table, frozen_clock
 ):
