@@ -30,6 +30,7 @@ class ConnectActions:
         # What MainScreen provides.
         @property
         def fleet_app(self) -> CmlTuiApp: ...
+
         app: App[Any]
 
         notify: Callable[..., None]
