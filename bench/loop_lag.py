@@ -147,6 +147,11 @@ async def measure(info: dict[str, Any], args: argparse.Namespace) -> dict[str, A
             # The same loop with the engine idle: what the machine's load alone costs.
             await asyncio.sleep(args.idle_seconds)
             result["idle"] = lag_figures(sampler.take())
+            idle_keys = KeyDriver(app, seed=2)
+            idle_keys.start()  # the UI's own cost of a key, nothing else running
+            await asyncio.sleep(args.idle_seconds)
+            result["keys_idle"] = key_figures(await idle_keys.stop())
+            result["keys_idle_lag"] = lag_figures(sampler.take())
             engine.engine_lag()
             writes.take()
             gc_pauses.take()
@@ -249,6 +254,7 @@ def print_report(result: dict[str, Any]) -> None:
     for label, key in (
         ("import cycle", "import_cycle"),
         ("engine idle", "idle"),
+        ("engine idle, keys pressed", "keys_idle_lag"),
         ("back-to-back refreshes", "back_to_back"),
     ):
         part = result[key]
@@ -269,6 +275,11 @@ def print_report(result: dict[str, Any]) -> None:
     print(
         f"key to painted effect while refreshing: {keys['presses']} presses, median "
         f"{keys['median_ms']} ms, p99 {keys['p99_ms']} ms, max {keys['max_ms']} ms"
+    )
+    idle_keys = result["keys_idle"]
+    print(
+        f"key to painted effect, engine idle: {idle_keys['presses']} presses, median "
+        f"{idle_keys['median_ms']} ms, p99 {idle_keys['p99_ms']} ms"
     )
     change = result["change_set_all_rows"]
     print(

@@ -31,7 +31,7 @@ from cmltui.ui.screens.guards import guarded
 from cmltui.ui.screens.labs import labs_screen_for
 from cmltui.ui.screens.lists import EventTrailScreen, HelpScreen
 from cmltui.ui.widgets.columns import COLUMNS_BY_KEY
-from cmltui.ui.widgets.detail import DetailPane
+from cmltui.ui.widgets.detail import EVENT_ROWS, DetailPane
 from cmltui.ui.widgets.header import FleetHeader, OutageBanner, StatusLine
 from cmltui.ui.widgets.worker_table import WorkerTable
 
@@ -45,7 +45,7 @@ BESIDE_MIN_WIDTH = 180
 #: Below the table, the pane shows three columns side by side from this width (one below it).
 COLUMNS_MIN_WIDTH = 100
 #: How many events the detail pane lists.
-DETAIL_EVENTS = 10
+DETAIL_EVENTS = EVENT_ROWS
 #: Telemetry events (and the checkpoint retention compacts old ones into) are drawn as the
 #: history bars; the detail lists what happened to the worker.
 _TELEMETRY_EVENT_TYPES = frozenset(
@@ -107,6 +107,7 @@ class MainScreen(WorkerActions, ConnectActions, Screen[None]):
 
     def on_mount(self) -> None:
         self.filter_bar.display = False
+        self.table.on_operator_move = self._follow_cursor
         self.table.focus()
         self._update_sort_title()
 
@@ -213,6 +214,10 @@ class MainScreen(WorkerActions, ConnectActions, Screen[None]):
         snapshot = self.table.snapshots.get(worker_id) if worker_id else None
         events = self._recent_lifecycle_events(snapshot.id) if snapshot else []
         self.detail.show(snapshot, events, now=self.fleet_app.clock())
+
+    @guarded
+    def _follow_cursor(self) -> None:
+        self.sync_detail()
 
     @guarded
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

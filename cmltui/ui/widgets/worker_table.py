@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -62,6 +62,8 @@ class WorkerTable(DataTable):
     def __init__(self, **kwargs: Any) -> None:
         # No cell padding: the columns carry their own one-character gutter (see columns.py).
         super().__init__(cursor_type="row", zebra_stripes=False, cell_padding=0, **kwargs)
+        #: Called when the operator moved the cursor to another row (not the table itself).
+        self.on_operator_move: Callable[[], None] | None = None
         self.snapshots: dict[str, WorkerSnapshot] = {}
         self.marked: set[str] = set()
         self.sort_column: str = "name"
@@ -313,6 +315,10 @@ class WorkerTable(DataTable):
         super().watch_cursor_coordinate(old_coordinate, new_coordinate)
         if not self._moving_cursor and old_coordinate.row != new_coordinate.row:
             self._cursor_chosen = True
+            if self.on_operator_move is not None:
+                # Now, not on the RowHighlighted message: what follows the cursor (the detail)
+                # is then painted in the same frame as the cursor, one frame (~17 ms) sooner.
+                self.on_operator_move()
 
     def _anchor(self) -> str | None:
         """The worker the cursor must stay on through a change; None: stay on the first row."""
