@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from cmltui.cml.errors import CmlAuthError
-from cmltui.cml.transport import decode_json, raise_for_status
+from cmltui.cml.transport import decode_json, raise_for_status, released
 from cmltui.cml.wire import error_reason, parse_token, token_times
 from cmltui.config import CmlConfig
 from cmltui.domain.clock import Clock
@@ -44,16 +44,20 @@ class TokenAuth:
         what: str,
     ) -> httpx.Response:
         if not auth:
-            return await self._http.request(method, path, params=params, **body)
+            return released(await self._http.request(method, path, params=params, **body))
         token = await self._current_token()
-        response = await self._http.request(
-            method, path, params=params, headers={"Authorization": f"Bearer {token}"}, **body
+        response = released(
+            await self._http.request(
+                method, path, params=params, headers={"Authorization": f"Bearer {token}"}, **body
+            )
         )
         if response.status_code != 401:
             return response
         token = await self._relogin(stale_token=token)
-        response = await self._http.request(
-            method, path, params=params, headers={"Authorization": f"Bearer {token}"}, **body
+        response = released(
+            await self._http.request(
+                method, path, params=params, headers={"Authorization": f"Bearer {token}"}, **body
+            )
         )
         if response.status_code == 401:
             raise CmlAuthError(
@@ -86,8 +90,10 @@ class TokenAuth:
         password = self._password()
         if not password:
             raise CmlAuthError(f"login: no CML password (set ${self._settings.password_env})")
-        response = await self._http.post(
-            "authenticate", json={"username": self._settings.username, "password": password}
+        response = released(
+            await self._http.post(
+                "authenticate", json={"username": self._settings.username, "password": password}
+            )
         )
         if response.status_code == 403:
             raise CmlAuthError(f"login refused: {error_reason(response)}", status_code=403)

@@ -28,6 +28,20 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
+def released(response: httpx.Response) -> httpx.Response:
+    """The response, freed by reference counting once dropped.
+
+    httpx leaves each response in a reference cycle (the response holds its bound stream, which
+    holds the response), with the request, headers and the pool's bookkeeping hanging off it:
+    ~36 objects a request that only the cyclic garbage collector frees. At 1,000 workers that is
+    ~50,000 objects a cycle, collected in 20-50 ms pauses that stop every thread, the UI's too.
+    A response that is read and closed (every call here; none streams) needs its stream no more.
+    """
+    if response.is_closed:
+        response.stream = httpx.ByteStream(b"")
+    return response
+
+
 def typed_errors(
     method: Callable[_P, Coroutine[Any, Any, _R]],
 ) -> Callable[_P, Coroutine[Any, Any, _R]]:
