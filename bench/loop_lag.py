@@ -112,6 +112,13 @@ async def measure(info: dict[str, Any], args: argparse.Namespace) -> dict[str, A
     from cmltui.ui.app import CmlTuiApp
 
     config, _, _ = load_config(Path(info["config_path"]))
+    # moto answers every region from one process: at thousands of instances its answer to
+    # eight DescribeInstances at once takes longer than the default read timeout (the servers'
+    # limit, not cmltui's; the import cycle then shows eight region errors and no rows).
+    read_timeout = args.aws_read_timeout or (20.0 if args.workers < 2000 else 180.0)
+    config = config.model_copy(
+        update={"aws": config.aws.model_copy(update={"read_timeout_seconds": read_timeout})}
+    )
     runtime = build_runtime(config)
     controller = runtime.controller
     writes = StoreWriteTimer(runtime.store)
@@ -310,6 +317,12 @@ def main(argv: list[str] | None = None) -> int:
         "--refreeze", action="store_true", help="gc.freeze() again after the import cycle"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--aws-read-timeout",
+        type=float,
+        default=None,
+        help="AWS read timeout (s); default 20, or 180 from 2,000 workers (moto's one process)",
+    )
     parser.add_argument(
         "--give-up-after", type=float, help="print the stacks and exit 3 after this many seconds"
     )
