@@ -26,10 +26,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import ValidationError
-
 from cmltui.domain.clock import Clock, utc_now
-from cmltui.domain.events import CloudEvent, DomainEvent, event_from_cloudevent, to_cloudevent
+from cmltui.domain.events import CloudEvent, to_cloudevent
 from cmltui.domain.lease import LeaseView, PollMark
 from cmltui.domain.rebase import lay_over
 from cmltui.domain.repository import CMLWorkerRepository
@@ -404,27 +402,9 @@ class DynamoDbWorkerRepository(StateQueries, CMLWorkerRepository):
         items = self._call(reads.events_by_time, self.client, self.table, since=since, until=until)
         return reads.envelopes(items)
 
-    def domain_events_for(self, worker_id: str) -> list[DomainEvent]:
-        """A worker's stored events as domain events, in order (for replay)."""
-        result: list[DomainEvent] = []
-        for envelope in self.events(worker_id):
-            try:
-                result.append(event_from_cloudevent(envelope))
-            except (ValueError, ValidationError) as err:
-                log.warning("stored event %s cannot be replayed: %s", envelope.id, err)
-        return result
-
     # ------------------------------------------------------------------ the seed's interface
     def _known_states(self) -> list[CMLWorkerState]:
         return list(self._known.values())
-
-    async def add_async(self, entity: CMLWorker) -> CMLWorker:
-        await self.save_many_async([entity])
-        return entity
-
-    async def update_async(self, entity: CMLWorker) -> CMLWorker:
-        await self.save_many_async([entity])
-        return entity
 
     async def delete_async(self, worker_id: str, worker: CMLWorker | None = None) -> bool:
         existed = worker_id in self._known

@@ -1,4 +1,5 @@
-"""The seed's repository queries, answered from a store's in-memory worker states.
+"""The seed's repository queries, answered from a store's in-memory worker states, and what
+else both stores answer the same way (add and update as saves, the replayable trail).
 
 Both stores (the TinyDB file and the DynamoDB table) keep every known worker's state in
 memory and rebuild an aggregate from it on demand; the queries are the same over that map.
@@ -6,18 +7,23 @@ memory and rebuild an aggregate from it on demand; the queries are the same over
 
 from __future__ import annotations
 
+import logging
 from abc import abstractmethod
 from collections.abc import Callable, Container
 from datetime import datetime
 
 from cmltui.domain.enums import CMLWorkerStatus
-from cmltui.domain.events import CloudEvent
+from cmltui.domain.events import CloudEvent, DomainEvent, event_from_cloudevent
 from cmltui.domain.worker import CMLWorker
 from cmltui.domain.worker_state import CMLWorkerState
+from cmltui.store.trail import brief_error
+
+log = logging.getLogger("cmltui.store.repository")
 
 
 class StateQueries:
-    """``get_*_async`` of ``CMLWorkerRepository`` over ``_known_states``."""
+    """``get_*_async``, ``add_async``/``update_async`` and ``domain_events_for`` of
+    ``CMLWorkerRepository``, over ``_known_states``, ``save_many_async`` and ``events``."""
 
     _clock: Callable[[], datetime]
 
@@ -35,6 +41,13 @@ class StateQueries:
     def get(self, worker_id: str) -> CMLWorker | None: ...
 
     @abstractmethod
+    def events(self, worker_id: str | None = None, limit: int | None = None) -> list[CloudEvent]:
+        """Stored events (one worker's, or all), oldest first."""
+
+    @abstractmethod
+    async def save_many_async(self, entities: list[CMLWorker]) -> int: ...
+
+    @abstractmethod
     def cached_events(
         self, worker_id: str, limit: int | None = None
     ) -> list[CloudEvent] | None: ...
@@ -46,6 +59,26 @@ class StateQueries:
         file's store picks them before validating any (``TrailReads``)."""
         events = self.cached_events(worker_id)
         return None if events is None else [event for event in events if event.type in types]
+
+    async def add_async(self, entity: CMLWorker) -> CMLWorker:
+        """Save a new worker with its events (an existing id is overwritten, like a save)."""
+        await self.save_many_async([entity])
+        return entity
+
+    async def update_async(self, entity: CMLWorker) -> CMLWorker:
+        await self.save_many_async([entity])
+        return entity
+
+    def domain_events_for(self, worker_id: str) -> list[DomainEvent]:
+        """A worker's stored events as domain events, in order (for replay); one that cannot
+        be read is logged and left out."""
+        domain_events: list[DomainEvent] = []
+        for envelope in self.events(worker_id):
+            try:
+                domain_events.append(event_from_cloudevent(envelope))
+            except ValueError as err:  # an unknown type, a shape that does not validate
+                log.warning("stored event %s cannot be replayed: %s", envelope.id, brief_error(err))
+        return domain_events
 
     async def get_all_async(self) -> list[CMLWorker]:
         return self.all_workers()

@@ -449,15 +449,6 @@ class TinyDbWorkerRepository(SharedFileWrites, TrailReads, StateQueries, CMLWork
     def _known_states(self) -> list[CMLWorkerState]:
         return list(self._states.values())
 
-    async def add_async(self, entity: CMLWorker) -> CMLWorker:
-        """Save a new worker with its events (an existing id is overwritten, like a save)."""
-        await self.save_many_async([entity])
-        return entity
-
-    async def update_async(self, entity: CMLWorker) -> CMLWorker:
-        await self.save_many_async([entity])
-        return entity
-
     async def delete_async(self, worker_id: str, worker: CMLWorker | None = None) -> bool:
         existed = worker_id in self._worker_doc_ids
         self._stage([worker] if worker else [], deleted_worker_ids=[worker_id])

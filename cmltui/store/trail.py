@@ -11,9 +11,6 @@ from pydantic import ValidationError
 
 from cmltui.domain.events import (
     CloudEvent,
-    DomainEvent,
-    UnknownEventTypeError,
-    event_from_cloudevent,
 )
 
 log = logging.getLogger("cmltui.store.repository")
@@ -88,13 +85,3 @@ class TrailReads:
         if worker_id is None:
             return sorted(int(raw_id) for raw_id in self._raw(EVENTS_TABLE))
         return list(self._event_ids_by_worker.get(worker_id, {}))
-
-    def domain_events_for(self, worker_id: str) -> list[DomainEvent]:
-        """A worker's stored events as domain events, in order (for replay)."""
-        domain_events: list[DomainEvent] = []
-        for envelope in self.events(worker_id):
-            try:
-                domain_events.append(event_from_cloudevent(envelope))
-            except (UnknownEventTypeError, ValidationError) as err:
-                log.warning("stored event %s cannot be replayed: %s", envelope.id, brief_error(err))
-        return domain_events
