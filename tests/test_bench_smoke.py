@@ -59,9 +59,20 @@ def test_refresh_counts_both_sides_on_the_servers() -> None:
 
 def test_loop_lag_reports_lag_and_the_all_rows_change_set() -> None:
     result = run_bench(
-        "loop_lag", "--workers", "4", "--regions", "1", "--seconds", "1", "--give-up-after", "200"
+        "loop_lag",
+        "--workers",
+        "4",
+        "--regions",
+        "1",
+        "--seconds",
+        "1",
+        "--idle-seconds",
+        "2",
+        "--give-up-after",
+        "200",
     )
     assert result["rows_shown"] == 4
+    assert result["keys_idle"]["presses"] > 0  # keys timed with the engine idle too
     assert result["unexpected_errors"] == 0
     assert result["back_to_back"]["cycles"] >= 1
     assert result["back_to_back"]["samples"] > 0
