@@ -13,7 +13,6 @@ failures and malformed answers keep their usual typed errors, with the lab in th
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -33,7 +32,7 @@ from cmltui.cml.lab_wire import (
     with_node_states,
 )
 from cmltui.cml.models import LAB_STARTED, CmlImportedLab, CmlLabDetails
-from cmltui.cml.transport import decode_json, raise_for_status, typed_errors
+from cmltui.cml.transport import CallsTransport, decode_json, raise_for_status, typed_errors
 from cmltui.cml.wire import error_reason, parse_lab_ids
 from cmltui.domain.names import visible
 
@@ -44,25 +43,11 @@ def lab_name(lab_id: str, title: str | None) -> str:
     return f'lab "{visible(title)}" ({short})' if title else f"lab {lab_id}"
 
 
-class LabCalls:
+class LabCalls(CallsTransport):
     """Mixed into ``CmlApiClient``, whose transport, lab cache and titles it uses."""
 
     _stale_lab_ids: set[str]
     _lab_titles: dict[str, str]
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        params: dict[str, str] | None = None,
-        json_body: Any = None,
-        content: bytes | None = None,
-        auth: bool = True,
-        refused_is_not_ready: bool = False,
-    ) -> httpx.Response:
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ helpers
     def _lab_path(self, lab_id: str, action: str, suffix: str = "") -> str:

@@ -4,38 +4,20 @@ token (then poll until it settles) and deregister."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
-
-import httpx
 
 from cmltui.cml.errors import CmlAuthError, CmlError
 from cmltui.cml.models import CmlLicensing, LicenseDeregistrationResult, LicenseRegistrationResult
-from cmltui.cml.transport import decode_json, raise_for_status, typed_errors
+from cmltui.cml.transport import CallsTransport, decode_json, raise_for_status, typed_errors
 from cmltui.cml.wire import error_reason, parse_licensing
 from cmltui.config import CmlConfig
 
 
-class LicenceCalls:
+class LicenceCalls(CallsTransport):
     """Mixed into ``CmlApiClient``, whose transport and settings it uses."""
 
     _settings: CmlConfig
     # Set when a ``license_info`` telemetry event arrives (``new_activity_events``).
     _licence_event_seen: bool
-
-    if TYPE_CHECKING:
-
-        async def _call(
-            self,
-            method: str,
-            path: str,
-            *,
-            what: str,
-            params: dict[str, str] | None = None,
-            json_body: Any = None,
-            content: bytes | None = None,
-            auth: bool = True,
-            refused_is_not_ready: bool = False,
-        ) -> httpx.Response: ...
 
     @property
     def licence_may_have_changed(self) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import ssl
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import httpx
 
@@ -115,3 +115,23 @@ def decode_json(response: httpx.Response, what: str) -> Any:
         return response.json()
     except ValueError:
         raise CmlBadResponseError(f"{what}: malformed JSON") from None
+
+
+class CallsTransport:
+    """Base of the client's call mixins (``LicenceCalls``, ``LabCalls``): the one request
+    method they use, ``CmlApiClient._call``, declared once for the type checker."""
+
+    if TYPE_CHECKING:
+
+        async def _call(
+            self,
+            method: str,
+            path: str,
+            *,
+            what: str,
+            params: dict[str, str] | None = None,
+            json_body: Any = None,
+            content: bytes | None = None,
+            auth: bool = True,
+            refused_is_not_ready: bool = False,
+        ) -> httpx.Response: ...
