@@ -44,26 +44,31 @@ class TokenAuth:
         what: str,
     ) -> httpx.Response:
         if not auth:
-            return released(await self._http.request(method, path, params=params, **body))
+            return await self._request(method, path, params, body)
         token = await self._current_token()
-        response = released(
-            await self._http.request(
-                method, path, params=params, headers={"Authorization": f"Bearer {token}"}, **body
-            )
-        )
+        response = await self._request(method, path, params, body, token)
         if response.status_code != 401:
             return response
         token = await self._relogin(stale_token=token)
-        response = released(
-            await self._http.request(
-                method, path, params=params, headers={"Authorization": f"Bearer {token}"}, **body
-            )
-        )
+        response = await self._request(method, path, params, body, token)
         if response.status_code == 401:
             raise CmlAuthError(
                 f"{what}: unauthorized after re-login ({error_reason(response)})", status_code=401
             )
         return response
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None,
+        body: dict[str, Any],
+        token: str | None = None,
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else None
+        return released(
+            await self._http.request(method, path, params=params, headers=headers, **body)
+        )
 
     def _token_is_fresh(self) -> bool:
         if self._token is None:

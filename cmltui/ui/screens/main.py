@@ -44,8 +44,6 @@ BELOW_MIN_HEIGHT = 30
 BESIDE_MIN_WIDTH = 180
 #: Below the table, the pane shows three columns side by side from this width (one below it).
 COLUMNS_MIN_WIDTH = 100
-#: How many events the detail pane lists.
-DETAIL_EVENTS = EVENT_ROWS
 #: Telemetry events (and the checkpoint retention compacts old ones into) are drawn as the
 #: history bars; the detail lists what happened to the worker.
 _TELEMETRY_EVENT_TYPES = frozenset(
@@ -206,9 +204,9 @@ class MainScreen(WorkerActions, ConnectActions, Screen[None]):
 
     def _recent_lifecycle_events(self, worker_id: str) -> list:
         """The newest lifecycle events (status, CML, licence, actions), telemetry left out."""
-        recent = self.fleet_app.service.events_for(worker_id, 20 * DETAIL_EVENTS)
+        recent = self.fleet_app.service.events_for(worker_id, 20 * EVENT_ROWS)
         lifecycle = [event for event in recent if event.type not in _TELEMETRY_EVENT_TYPES]
-        return lifecycle[-DETAIL_EVENTS:]
+        return lifecycle[-EVENT_ROWS:]
 
     def show_detail(self, worker_id: str | None) -> None:
         snapshot = self.table.snapshots.get(worker_id) if worker_id else None
