@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from rich.console import Console
 from rich.text import Text
 from textual.widgets import Static
 
 from cmltui.domain.events import CloudEvent
-from cmltui.ui.widgets.detail import EVENT_ROWS, _height_may_change, event_lines
-from tests.ui.fake_service import FakeFleetService, make_snapshot
+from cmltui.ui.widgets.detail import EVENT_ROWS, DetailPane, event_lines, screen_rows
+from tests.ui.fake_service import NOW, FakeFleetService, make_snapshot
 from tests.ui.test_rendering import make_app
 
 
@@ -60,15 +61,68 @@ def test_the_event_block_keeps_its_height():
     assert "state2" in few[3] and few[4:] == [""] * (EVENT_ROWS - 3)
 
 
-def test_a_height_change_is_told_apart():
+def test_screen_rows_count_folded_lines_and_not_cut_ones():
+    console = Console(width=200)
     short = [Text("a", no_wrap=True), Text("b", no_wrap=True)]
-    long_cut = [Text("x" * 80, no_wrap=True), Text("b", no_wrap=True)]
-    long_folding = [Text("x" * 80), Text("b")]
-    assert not _height_may_change(short, long_cut, 40)  # cut lines keep one screen line
-    assert _height_may_change(short, long_folding, 40)  # a folding line may take two
-    assert _height_may_change(short, [*short, Text("c")], 40)
-    assert _height_may_change(None, short, 40)
-    assert _height_may_change(short, [*short[:1], Text("a\nb", no_wrap=True)], 40)
+    assert screen_rows(short, 40, console) == 2
+    assert screen_rows([Text("x" * 80, no_wrap=True), Text("b")], 40, console) == 2  # cut
+    assert screen_rows([Text("x" * 80), Text("b")], 40, console) == 3  # folded in two
+    assert screen_rows([Text("word " * 20)], 40, console) == 3  # 100 cells on words
+    assert screen_rows([Text("a\nb", no_wrap=True)], 40, console) == 2
+
+
+async def test_moving_between_workers_of_different_heights_lays_out_no_more(tmp_path):
+    """Workers' blocks differ in height (a folding CML error, no SSH line when stopped, a
+    terminated worker's audit): once the pane has shown the tallest, moving between them
+    repaints the blocks alone. In columns the pane pads each column to the most it took."""
+    error = "unreachable 120 min after start: system_information: connection refused " * 2
+    workers = [
+        make_snapshot(1),
+        make_snapshot(2),  # stopped: no endpoint, no SSH line
+        make_snapshot(3, last_error=error, last_error_since=NOW),
+        make_snapshot(4, detached=True),
+        make_snapshot(5, terminated_at=NOW, terminated_by="bob"),
+    ]
+    app = make_app(_UnevenTrails(workers), tmp_path)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        screen = app.main_screen
+        assert screen.detail.in_columns
+        for _ in range(len(workers)):  # the first pass may lay out: the heights are new
+            screen.table.action_cursor_down()
+            await pilot.pause()
+        heights = [s.size.height for s in screen.detail.query(Static)]
+        for key in ("k", "k", "j", "k", "k", "k", "j", "j", "j"):
+            layouts = sum(w._layout_updates for w in screen.detail.query(Static))
+            await pilot.press(key)
+            await pilot.pause()
+            assert screen.detail.worker_id == screen.table.selected_id
+            assert sum(w._layout_updates for w in screen.detail.query(Static)) == layouts
+            assert [s.size.height for s in screen.detail.query(Static)] == heights
+        # The error is shown in full (folded), and gone on a worker without one.
+        screen.table.select_worker("w-0003")
+        await pilot.pause()
+        assert error.strip() in " ".join(screen.detail.text().split())
+        screen.table.select_worker("w-0001")
+        await pilot.pause()
+        assert "connection refused" not in screen.detail.text()
+
+
+async def test_in_one_column_nothing_is_padded(tmp_path):
+    workers = [make_snapshot(1), make_snapshot(2)]  # running, then stopped: fewer lines
+    app = make_app(FakeFleetService(workers), tmp_path)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        pane = app.main_screen.query_one(DetailPane)
+        pane.set_columns(False)
+        pane.show(workers[0], [])
+        await pilot.pause()
+        pane.show(workers[1], [])
+        await pilot.pause()
+        identity = pane.query_one("#detail-identity", Static)
+        drawn, rows = pane._drawn["identity"]
+        assert drawn and drawn[-1].plain  # no blank line padded after the last one
+        assert identity.size.height == rows
 
 
 def _events(count: int) -> list[CloudEvent]:

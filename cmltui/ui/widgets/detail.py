@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Container, VerticalScroll
@@ -40,13 +40,9 @@ LABEL_WIDTH = 14
 Lines = list[Text]
 
 
-def _height_may_change(previous: Lines | None, lines: Lines, width: int | None) -> bool:
-    """Whether new lines may take another height than the shown ones. A layout pass repaints
-    the whole screen (~10 ms at 1,000 rows); the same number of lines that each fit the block's
-    width take the same height, so a cursor move or a refresh needs only its block repainted."""
-    if previous is None or width is None or len(previous) != len(lines):
-        return True
-    return any(_may_fold(line, width) for line in (*previous, *lines))
+def screen_rows(lines: Lines, width: int, console: Console) -> int:
+    """How many screen lines ``lines`` take in a block ``width`` cells wide."""
+    return sum(len(line.wrap(console, width)) if _may_fold(line, width) else 1 for line in lines)
 
 
 def _may_fold(line: Text, width: int) -> bool:
@@ -364,6 +360,12 @@ def worker_lines(snapshot: WorkerSnapshot, now: datetime | None = None) -> Lines
 
 #: The pane's three columns, left to right.
 COLUMN_IDS = ("detail-col-identity", "detail-col-service", "detail-col-audit")
+#: Each column's one ``Static`` (``#detail-<name>``) and the blocks it shows, top to bottom.
+STATIC_BLOCKS: dict[str, tuple[str, ...]] = {
+    "identity": ("identity",),
+    "service": ("service",),
+    "audit": ("error", "audit", "events"),
+}
 
 
 class DetailColumn(VerticalScroll):
@@ -386,6 +388,10 @@ class DetailPane(VerticalScroll):
         self.in_columns = True
         #: What each block shows, kept as plain text for ``text()``.
         self._shown: dict[str, Lines] = {}
+        #: What each column's ``Static`` was last given (its blocks, padded), and its height.
+        self._drawn: dict[str, tuple[Lines, int]] = {}
+        #: The most lines each column has drawn since the last resize (see ``_padded``).
+        self._floors: dict[str, int] = {}
         #: The last worker shown, re-drawn on resize (the sparklines fit the column's width).
         self._last: tuple[WorkerSnapshot | None, Sequence[CloudEvent]] = (None, ())
         #: The clock reading the ages ("last seen 3 min ago") were worked out with.
@@ -398,15 +404,13 @@ class DetailPane(VerticalScroll):
             with DetailColumn(id=COLUMN_IDS[1], classes="detail-column"):
                 yield Static(id="detail-service")
             with DetailColumn(id=COLUMN_IDS[2], classes="detail-column"):
-                yield Static(id="detail-error")
                 yield Static(id="detail-audit")
-                yield Static(id="detail-events")
 
     def on_mount(self) -> None:
         self.set_columns(self.in_columns)
-        self.query_one("#detail-error").display = False
 
     def on_resize(self, event: Resize) -> None:
+        self._floors.clear()  # the widths changed: the blocks are measured anew
         if self._last[0] is not None:
             self.show(*self._last, now=self._now)
 
@@ -416,9 +420,12 @@ class DetailPane(VerticalScroll):
         if snapshot is not None and not snapshot.telemetry_live:
             self._now = now
             self._put("service", self._service_lines(snapshot))
+            self._draw()
 
     def set_columns(self, in_columns: bool) -> None:
         """Three scrolling columns side by side, or one column that the pane scrolls."""
+        if in_columns != self.in_columns:
+            self._floors.clear()
         self.in_columns = in_columns
         self.set_class(in_columns, "-columns")
         self.can_focus = not in_columns
@@ -441,16 +448,46 @@ class DetailPane(VerticalScroll):
         return "\n".join(line.plain for lines in self._shown.values() for line in lines)
 
     def _put(self, block: str, lines: Lines) -> None:
-        previous = self._shown.get(block)
-        if previous is not None and list(previous) == list(lines):
-            return  # unchanged: no render, no layout pass (which repaints the whole screen)
+        """Keep what ``block`` shows; ``_draw`` paints it."""
         self._shown[block] = lines
-        static = self.query_one(f"#detail-{block}", Static)
-        width = self._block_width(block)
-        static.update(
-            Group(*lines) if lines else "",
-            layout=_height_may_change(previous, lines, None if width is None else width + 1),
-        )
+
+    def _draw(self) -> None:
+        """Give each column's ``Static`` its blocks, where they changed."""
+        for static_id, blocks in STATIC_BLOCKS.items():
+            lines = _blocks(*(self._shown[b] for b in blocks if self._shown.get(b)))
+            static = self.query_one(f"#detail-{static_id}", Static)
+            width = static.content_size.width
+            if width <= 0:  # not laid out yet: the layout pass to come measures it
+                self._drawn.pop(static_id, None)
+                static.update(Group(*lines) if lines else "")
+                continue
+            drawn, rows = self._padded(static_id, lines, width)
+            previous = self._drawn.get(static_id)
+            if previous is not None and previous[0] == drawn:
+                continue  # unchanged: no render, no layout pass (which repaints the screen)
+            self._drawn[static_id] = (drawn, rows)
+            static.update(
+                Group(*drawn) if drawn else "",
+                layout=previous is None or previous[1] != rows,
+            )
+
+    def _padded(self, static_id: str, lines: Lines, width: int) -> tuple[Lines, int]:
+        """``lines`` and the screen lines they take; in columns, with blank lines after them
+        up to the most screen lines this column has taken since the last resize.
+
+        Workers' blocks differ in height (an SSH line, an error, a longer audit), and a
+        ``Static`` whose height changes costs a layout pass that repaints the whole screen:
+        moving the cursor between such workers cost one a key. In columns the padding is
+        below the column's last line, where it shows as nothing; a column that has once
+        needed its scrollbar keeps it (rather than its scrollbar coming and going, and the
+        text folding anew, from worker to worker). In one column, where padding would show
+        as a gap, the pane lays out instead."""
+        rows = screen_rows(lines, width, self.app.console)
+        if not self.in_columns:
+            return lines, rows
+        floor = max(self._floors.get(static_id, 0), rows)
+        self._floors[static_id] = floor
+        return [*lines, *(Text() for _ in range(floor - rows))], floor
 
     def _block_width(self, block: str) -> int | None:
         """A block's width in cells, less one: the column's scrollbar may appear after it was
@@ -489,7 +526,7 @@ class DetailPane(VerticalScroll):
             self._put("identity", [Text("No worker selected", style="dim")])
             for block in ("service", "error", "audit", "events"):
                 self._put(block, [])
-            self.query_one("#detail-error").display = False
+            self._draw()
             return
         self.worker_id = snapshot.id
         title = Text("Detail: ")
@@ -504,8 +541,7 @@ class DetailPane(VerticalScroll):
         self.border_title = title
         self._put("identity", identity_lines(snapshot, self._block_width("identity")))
         self._put("service", self._service_lines(snapshot))
-        error = error_lines(snapshot)
-        self._put("error", error)
-        self.query_one("#detail-error").display = bool(error)
+        self._put("error", error_lines(snapshot))
         self._put("audit", audit_lines(snapshot))
         self._put("events", event_lines(events))
+        self._draw()
