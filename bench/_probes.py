@@ -16,6 +16,8 @@ from _common import median, percentile
 from cmltui.services.snapshot import ChangeSet, WorkerSnapshot
 
 SAMPLE_SECONDS = 0.010
+#: A lag sample later than this counts as late (the 1,000-worker p99 target).
+LATE_SECONDS = 0.020
 #: A key press every KEY_EVERY seconds (+-50 %) while the refreshes run.
 KEY_EVERY = 0.25
 
@@ -27,6 +29,8 @@ class LagSampler:
 
     def __init__(self) -> None:
         self.lags: list[float] = []
+        #: (slept from, woke at) of each sample late by more than ``LATE_SECONDS``
+        self.late_spans: list[tuple[float, float]] = []
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -36,11 +40,20 @@ class LagSampler:
         while True:
             before = time.perf_counter()
             await asyncio.sleep(SAMPLE_SECONDS)
-            self.lags.append(max(0.0, time.perf_counter() - before - SAMPLE_SECONDS))
+            woke = time.perf_counter()
+            lag = max(0.0, woke - before - SAMPLE_SECONDS)
+            self.lags.append(lag)
+            if lag > LATE_SECONDS:
+                self.late_spans.append((before, woke))
 
     def take(self) -> list[float]:
         lags, self.lags = self.lags, []
+        self.late_spans = []
         return lags
+
+    def take_late(self) -> list[tuple[float, float]]:
+        """The late samples' spans since the last ``take`` (call before ``take``)."""
+        return list(self.late_spans)
 
     def cancel(self) -> None:
         if self._task is not None:
@@ -196,14 +209,31 @@ class GcPauses:
     per generation."""
 
     def __init__(self) -> None:
-        self.pauses: list[tuple[int, float]] = []
+        #: (generation, wall seconds, seconds of the collecting thread's CPU)
+        self.pauses: list[tuple[int, float, float]] = []
         self._started = 0.0
+        self._started_cpu = 0.0
+        #: (start, end) of each collection, perf_counter seconds
+        self.spans: list[tuple[float, float]] = []
 
     def _callback(self, phase: str, info: dict[str, int]) -> None:
+        # Wall time can include waits for the interpreter lock (the callbacks are Python code,
+        # between which another thread may take it); the thread's CPU time cannot.
         if phase == "start":
             self._started = time.perf_counter()
+            self._started_cpu = time.thread_time()
         else:
-            self.pauses.append((info["generation"], time.perf_counter() - self._started))
+            ended = time.perf_counter()
+            self.spans.append((self._started, ended))
+            self.pauses.append(
+                (info["generation"], ended - self._started, time.thread_time() - self._started_cpu)
+            )
+
+    def late_share(self, late_spans: list[tuple[float, float]]) -> dict[str, Any]:
+        """How many late lag samples had a collection inside their sleep (call before
+        ``take``): those the collector, not only the interpreter lock, made late."""
+        with_gc = sum(1 for a, b in late_spans if any(s < b and e > a for s, e in self.spans))
+        return {"late_samples": len(late_spans), "with_a_collection": with_gc}
 
     def __enter__(self) -> GcPauses:
         gc.callbacks.append(self._callback)
@@ -214,11 +244,15 @@ class GcPauses:
 
     def take(self) -> dict[str, Any]:
         pauses, self.pauses = self.pauses, []
+        self.spans = []
         figures: dict[str, Any] = {}
         for generation in (0, 1, 2):
-            times = [t for g, t in pauses if g == generation]
+            times = [t for g, t, _ in pauses if g == generation]
+            cpu = [c for g, _, c in pauses if g == generation]
             figures[f"gen{generation}"] = {
                 "count": len(times),
                 "max_ms": round(max(times) * 1000, 1) if times else 0.0,
+                "cpu_max_ms": round(max(cpu) * 1000, 1) if cpu else 0.0,
+                "total_ms": round(sum(times) * 1000, 1),
             }
         return figures

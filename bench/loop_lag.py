@@ -170,7 +170,9 @@ async def measure(info: dict[str, Any], args: argparse.Namespace) -> dict[str, A
                 cycles.append(summary.seconds)
             pressed = await keys.stop()
             await pilot.pause()
+            late_with_gc = gc_pauses.late_share(sampler.take_late())
             result["back_to_back"] = {
+                "late_vs_collections": late_with_gc,
                 "seconds": args.seconds,
                 "cycles": len(cycles),
                 "cycle_seconds_median": round(median(cycles), 3),
