@@ -56,6 +56,7 @@ from cmltui.services.schedules import schedules_from_config
 from cmltui.services.snapshot import (
     RefreshSummary,
     SourceHealth,
+    WorkerSnapshot,
 )
 from cmltui.services.trails import TrailsMixin
 
@@ -121,6 +122,8 @@ class FleetController(
         self._listeners: list[ChangeSetListener] = []
         self._pending_ids: set[str] = set()
         self._removed_ids: set[str] = set()
+        #: Each worker's row as last published (``ProjectionMixin.totals`` sums them).
+        self._published: dict[str, WorkerSnapshot] = {}
         self._last_success_at: datetime | None = None
         self._all_regions_failing = False
         self._from_cache = True

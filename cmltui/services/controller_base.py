@@ -30,6 +30,7 @@ from cmltui.services.reconciler import Ec2Reconciler
 from cmltui.services.snapshot import (
     ActionResult,
     SourceHealth,
+    WorkerSnapshot,
 )
 
 log = logging.getLogger("cmltui.controller")
@@ -110,6 +111,7 @@ class ControllerBase:
         _listeners: list[ChangeSetListener]
         _pending_ids: set[str]
         _removed_ids: set[str]
+        _published: dict[str, WorkerSnapshot]
         _last_success_at: datetime | None
         _all_regions_failing: bool
         _from_cache: bool
