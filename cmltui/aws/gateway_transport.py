@@ -23,7 +23,7 @@ from botocore.parsers import ResponseParserError
 
 from cmltui.aws.error_map import map_aws_error
 from cmltui.aws.errors import AwsError, AwsRequestError
-from cmltui.aws.timestamps import use_fast_timestamps
+from cmltui.aws.parsing import use_calm_parsing
 from cmltui.config import Config
 from cmltui.domain.clock import Clock, utc_now
 
@@ -150,7 +150,7 @@ class GatewayTransport:
                         if self._aws.profile
                         else boto3.Session()
                     )
-                use_fast_timestamps(self._session)  # before the first client is made
+                use_calm_parsing(self._session)  # before the first client is made
                 client = self._session.client(
                     service,
                     region_name=region,

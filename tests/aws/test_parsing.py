@@ -1,7 +1,10 @@
-"""The fast timestamp parser gives what botocore's own gives, and the gateway's clients use it."""
+"""The gateway's response parsing: the fast timestamp parser gives what botocore's own gives,
+the collector is paused while a response is parsed (and only then), and the gateway's clients
+parse that way."""
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC
 
 import boto3
@@ -9,7 +12,7 @@ import pytest
 from botocore.utils import parse_timestamp as botocore_parse_timestamp
 
 from cmltui.aws.gateway import AwsGateway
-from cmltui.aws.timestamps import parse_timestamp, use_fast_timestamps
+from cmltui.aws.parsing import CalmParser, CalmParserFactory, parse_timestamp, use_calm_parsing
 from tests.fixtures.moto_fixtures import MOTO_REGIONS
 
 EAST = MOTO_REGIONS[0]
@@ -49,16 +52,43 @@ def test_bad_values_fail_as_botocore_fails(value: str) -> None:
         parse_timestamp(value)
 
 
-def test_clients_made_after_use_the_fast_parser() -> None:
+def test_clients_made_after_parse_calmly_with_the_fast_timestamps() -> None:
     session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="y")
-    use_fast_timestamps(session)
+    use_calm_parsing(session)
+    use_calm_parsing(session)  # twice: still one factory
     client = session.client("ec2", region_name=EAST)
     # botocore's endpoint makes the parser of each response from this factory.
-    parser = client._endpoint._response_parser_factory.create_parser("ec2")
+    factory = client._endpoint._response_parser_factory
+    assert isinstance(factory, CalmParserFactory)
+    parser = factory.create_parser("ec2")
+    assert isinstance(parser, CalmParser)
     assert parser._timestamp_parser is parse_timestamp
 
 
-async def test_gateway_describes_with_the_fast_parser(
+class _Recording:
+    def __init__(self, fail: bool = False) -> None:
+        self.collector_enabled: list[bool] = []
+        self.fail = fail
+
+    def parse(self, response: dict, shape: object) -> dict:
+        self.collector_enabled.append(gc.isenabled())
+        if self.fail:
+            raise ValueError("unparsable")
+        return {"parsed": response["body"]}
+
+
+def test_the_collector_is_paused_for_the_parse_and_only_then() -> None:
+    assert gc.isenabled()
+    inner = _Recording()
+    assert CalmParser(inner).parse({"body": b"x"}, None) == {"parsed": b"x"}
+    assert inner.collector_enabled == [False] and gc.isenabled()
+    failing = _Recording(fail=True)
+    with pytest.raises(ValueError, match="unparsable"):
+        CalmParser(failing).parse({"body": b"x"}, None)
+    assert failing.collector_enabled == [False] and gc.isenabled()
+
+
+async def test_the_gateway_describes_with_the_calm_parser(
     aws_gateway: AwsGateway, aws_session: boto3.Session, moto_client, cml_amis, moto
 ) -> None:
     ec2 = moto_client("ec2", EAST)
@@ -75,7 +105,7 @@ async def test_gateway_describes_with_the_fast_parser(
 
     client = aws_gateway._client(EAST, "ec2")
     parser = client._endpoint._response_parser_factory.create_parser("ec2")
-    assert parser._timestamp_parser is parse_timestamp
+    assert isinstance(parser, CalmParser) and parser._timestamp_parser is parse_timestamp
     [dto] = [d for d in fleet if d.aws_instance_id == launched["InstanceId"]]
     assert dto.launch_time is not None
     assert dto.launch_time == launched["LaunchTime"]
