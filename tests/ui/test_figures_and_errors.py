@@ -18,7 +18,7 @@ from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
 from cmltui.services.snapshot import SourceHealth
 from cmltui.ui.app import CmlTuiApp
 from cmltui.ui.widgets.detail import DetailPane
-from cmltui.ui.widgets.header import FleetHeader, StatusLine
+from cmltui.ui.widgets.header import FleetHeader, OutageBanner, StatusLine
 from cmltui.ui.widgets.worker_table import WorkerTable
 from tests.ui.fake_service import NOW, FakeFleetService, make_snapshot
 
@@ -260,3 +260,32 @@ async def test_detail_shows_the_highlighted_row_after_a_typed_burst(tmp_path):
         await pilot.pause()
         assert table.row_count == 5
         assert detail.worker_id == table.selected_id
+
+
+async def test_new_errors_on_a_shown_status_line_repaint_it_without_a_layout_pass(tmp_path):
+    """A layout pass repaints the whole screen (tens of ms at 1,000 rows): errors come and
+    go with refreshes, and the status line and the outage banner are one screen line
+    whatever they say. Only showing or hiding them lays out."""
+    service = FakeFleetService([make_snapshot(1)])
+    service.errors = (SourceHealth("us-east-1", "throttled", NOW, 8.0),)
+    service.all_regions_failing = True
+    app = make_app(service, tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        line = app.main_screen.query_one(StatusLine)
+        banner = app.main_screen.query_one(OutageBanner)
+        assert line.display and banner.display
+        layouts = (line._layout_updates, banner._layout_updates)
+        for n in range(3):
+            service.errors = (SourceHealth("us-east-1", f"throttled {n} " * 20, NOW, 8.0),)
+            service.last_success_at = NOW - timedelta(minutes=n + 5)
+            service.publish([make_snapshot(1)])
+            await pilot.pause()
+            assert f"throttled {n}" in str(line.render())
+            assert f"{n + 5} min ago" in str(banner.render())
+        assert (line._layout_updates, banner._layout_updates) == layouts
+        service.errors = ()
+        service.all_regions_failing = False
+        service.publish([make_snapshot(1)])
+        await pilot.pause()
+        assert not line.display and not banner.display

@@ -251,16 +251,18 @@ class StatusLine(Static):
         if tuple(errors) == self.errors and (self.display or not errors):
             return  # unchanged: no render and no layout pass (every change set asks)
         self.errors = tuple(errors)
+        # Always one screen line: no layout pass (it repaints the whole screen) for new
+        # text; showing or hiding the line lays out by itself.
         if not errors:
             self.display = False
-            self.update("")
+            self.update("", layout=False)
             return
-        self.update(self.line_for(self.content_size.width or 10_000))
+        self.update(self.line_for(self.content_size.width or 10_000), layout=False)
         self.display = True
 
     def on_resize(self) -> None:
         if self.errors:
-            self.update(self.line_for(self.content_size.width or 10_000))
+            self.update(self.line_for(self.content_size.width or 10_000), layout=False)
 
     def line_for(self, width: int) -> Text:
         separator = Text("  │  ", style="dim")
@@ -312,5 +314,6 @@ class OutageBanner(Static):
                 style="bold",
                 no_wrap=True,
                 overflow="ellipsis",
-            )
+            ),
+            layout=False,  # one screen line, cut: its height never changes
         )
