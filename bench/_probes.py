@@ -31,6 +31,8 @@ class LagSampler:
         self.lags: list[float] = []
         #: (slept from, woke at) of each sample late by more than ``LATE_SECONDS``
         self.late_spans: list[tuple[float, float]] = []
+        #: The UI thread's CPU seconds during each late sample (``late_spans``' order)
+        self.late_cpu: list[float] = []
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -39,21 +41,45 @@ class LagSampler:
     async def _run(self) -> None:
         while True:
             before = time.perf_counter()
+            cpu_before = time.thread_time()
             await asyncio.sleep(SAMPLE_SECONDS)
             woke = time.perf_counter()
             lag = max(0.0, woke - before - SAMPLE_SECONDS)
             self.lags.append(lag)
             if lag > LATE_SECONDS:
                 self.late_spans.append((before, woke))
+                # The loop's own thread's CPU meanwhile: near the lag, the UI was busy with
+                # its own work; near nothing, it waited (the interpreter lock, a collection).
+                self.late_cpu.append(time.thread_time() - cpu_before)
 
     def take(self) -> list[float]:
         lags, self.lags = self.lags, []
         self.late_spans = []
+        self.late_cpu = []
         return lags
 
     def take_late(self) -> list[tuple[float, float]]:
         """The late samples' spans since the last ``take`` (call before ``take``)."""
         return list(self.late_spans)
+
+    def worst_late(
+        self, gc_spans: list[tuple[float, float]], count: int = 5
+    ) -> list[dict[str, float]]:
+        """The ``count`` latest wake-ups since the last ``take``: how late, how much of it the
+        UI thread spent on its own work, and how long collections ran inside it."""
+        worst = sorted(
+            zip(self.late_spans, self.late_cpu, strict=True),
+            key=lambda item: item[0][1] - item[0][0],
+            reverse=True,
+        )[:count]
+        return [
+            {
+                "lag_ms": round((b - a - SAMPLE_SECONDS) * 1000, 1),
+                "ui_cpu_ms": round(cpu * 1000, 1),
+                "gc_ms": round(sum(max(0.0, min(b, e) - max(a, s)) for s, e in gc_spans) * 1000, 1),
+            }
+            for (a, b), cpu in worst
+        ]
 
     def cancel(self) -> None:
         if self._task is not None:

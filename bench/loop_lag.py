@@ -171,8 +171,10 @@ async def measure(info: dict[str, Any], args: argparse.Namespace) -> dict[str, A
             pressed = await keys.stop()
             await pilot.pause()
             late_with_gc = gc_pauses.late_share(sampler.take_late())
+            worst = sampler.worst_late(gc_pauses.spans)
             result["back_to_back"] = {
                 "late_vs_collections": late_with_gc,
+                "worst_late_samples": worst,
                 "seconds": args.seconds,
                 "cycles": len(cycles),
                 "cycle_seconds_median": round(median(cycles), 3),
