@@ -266,3 +266,20 @@ def test_the_document_is_written_in_pieces_that_make_the_same_bytes(tmp_path, fr
         assert (tmp_path / "cmltui.json").read_bytes() == compact.encode("utf-8")
     finally:
         store.close()
+
+
+def test_every_table_is_serialised_one_document_at_a_time(tmp_path, frozen_clock):
+    """The JSON encoder holds the interpreter lock for a whole call: one call for a whole
+    table of 1,000 workers held it 7.5 ms, and the dashboard's UI waited that long. No piece
+    holds two workers; together they are still the compact JSON of the document."""
+    store = open_store(tmp_path, clock=frozen_clock)
+    try:
+        names = [f"worker-{n}" for n in range(3)]
+        store.save_many([make_worker(frozen_clock, name) for name in names])
+        pieces, _ = store.storage.serialize()
+        assert all(sum(name.encode() in piece for name in names) <= 1 for piece in pieces)
+        assert sum(any(name.encode() in piece for name in names) for piece in pieces) >= 3
+        compact = json.dumps(store.storage.read(), separators=(",", ":"), ensure_ascii=False)
+        assert b"".join(pieces) == compact.encode("utf-8")
+    finally:
+        store.close()
