@@ -55,8 +55,8 @@ from cmltui.services.schedule_runner import ScheduleRunnerMixin
 from cmltui.services.schedules import schedules_from_config
 from cmltui.services.snapshot import (
     RefreshSummary,
+    RowFigures,
     SourceHealth,
-    WorkerSnapshot,
 )
 from cmltui.services.trails import TrailsMixin
 
@@ -123,7 +123,7 @@ class FleetController(
         self._pending_ids: set[str] = set()
         self._removed_ids: set[str] = set()
         #: Each worker's row as last published (``ProjectionMixin.totals`` sums them).
-        self._published: dict[str, WorkerSnapshot] = {}
+        self._published: dict[str, RowFigures] = {}
         self._last_success_at: datetime | None = None
         self._all_regions_failing = False
         self._from_cache = True

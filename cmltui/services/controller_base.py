@@ -29,8 +29,8 @@ from cmltui.services.ports import (
 from cmltui.services.reconciler import Ec2Reconciler
 from cmltui.services.snapshot import (
     ActionResult,
+    RowFigures,
     SourceHealth,
-    WorkerSnapshot,
 )
 
 log = logging.getLogger("cmltui.controller")
@@ -111,7 +111,7 @@ class ControllerBase:
         _listeners: list[ChangeSetListener]
         _pending_ids: set[str]
         _removed_ids: set[str]
-        _published: dict[str, WorkerSnapshot]
+        _published: dict[str, RowFigures]
         _last_success_at: datetime | None
         _all_regions_failing: bool
         _from_cache: bool

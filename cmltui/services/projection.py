@@ -28,6 +28,7 @@ from cmltui.services.reconciler import CopyConflict
 from cmltui.services.snapshot import (
     ChangeSet,
     FleetTotals,
+    RowFigures,
     SourceHealth,
     WorkerSnapshot,
 )
@@ -178,7 +179,7 @@ class ProjectionMixin(ControllerBase):
         cpus: list[float] = []
         per_hour = so_far = 0.0
         for worker in self._workers.values():
-            row = self._published.get(worker.id) or self.snapshot(worker, now)
+            row = self._published.get(worker.id) or RowFigures.of(self.snapshot(worker, now))
             if row.status == CMLWorkerStatus.TERMINATED:
                 continue
             live += 1
@@ -238,7 +239,7 @@ class ProjectionMixin(ControllerBase):
         for worker_id in self._removed_ids:
             self._published.pop(worker_id, None)
         for row in changed:
-            self._published[row.id] = row
+            self._published[row.id] = RowFigures.of(row)
         return ChangeSet(
             changed=changed,
             removed_ids=tuple(sorted(self._removed_ids)) if not full else (),

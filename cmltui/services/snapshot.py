@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus, LicenseStatus
 from cmltui.domain.worker_queries import connect_refusal
@@ -94,6 +95,27 @@ class WorkerSnapshot:
     @property
     def can_connect(self) -> bool:
         return self.connect_refusal is None
+
+
+class RowFigures(NamedTuple):
+    """What the header sums of a published row (not the row itself: its history tuples are
+    ~17 KB a worker, which a process without a UI would otherwise keep for nothing)."""
+
+    status: CMLWorkerStatus
+    is_idle: bool
+    seen_cpu_utilization: float | None
+    hourly_cost_usd: float
+    cost_so_far_usd: float
+
+    @classmethod
+    def of(cls, row: WorkerSnapshot) -> RowFigures:
+        return cls(
+            row.status,
+            row.is_idle,
+            row.seen_cpu_utilization,
+            row.hourly_cost_usd,
+            row.cost_so_far_usd,
+        )
 
 
 @dataclass(frozen=True, slots=True)
