@@ -17,7 +17,7 @@ import contextlib
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,22 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+def _member_text(doc_id: str, doc: Any) -> bytes:
+    """One document as '"id":{...}' in UTF-8."""
+    return (_dumps(doc_id) + ":" + _dumps(doc)).encode("utf-8")
+
+
+def _object_pieces(members: Iterable[bytes]) -> list[bytes]:
+    """A JSON object of member texts, as pieces to write one after the other."""
+    pieces = [b"{"]
+    for index, text in enumerate(members):
+        if index:
+            pieces.append(b",")
+        pieces.append(text)
+    pieces.append(b"}")
+    return pieces
+
+
 def _serialize_by_document(table: dict[str, Any]) -> list[bytes]:
     """``_dumps(table)`` in UTF-8, one document at a time.
 
@@ -68,12 +84,7 @@ def _serialize_by_document(table: dict[str, Any]) -> list[bytes]:
     waiting meanwhile; one document takes at most ~0.1 ms, and between documents other
     threads get their turn.
     """
-    pieces = [b"{"]
-    for index, (doc_id, doc) in enumerate(table.items()):
-        text = (_dumps(doc_id) + ":" + _dumps(doc)).encode("utf-8")
-        pieces.append(b"," + text if index else text)
-    pieces.append(b"}")
-    return pieces
+    return _object_pieces(_member_text(doc_id, doc) for doc_id, doc in table.items())
 
 
 def ensure_private_folder(folder: Path) -> None:
@@ -211,16 +222,10 @@ class AtomicJSONStorage(Storage):
         for doc_id, doc in table.items():
             hit = cached.get(doc_id)
             if hit is None or hit[0] is not doc:
-                hit = (doc, (_dumps(doc_id) + ":" + _dumps(doc)).encode("utf-8"))
+                hit = (doc, _member_text(doc_id, doc))
             fresh[doc_id] = hit
         self._fragments[name] = fresh
-        pieces = [b"{"]
-        for index, (_, text) in enumerate(fresh.values()):
-            if index:
-                pieces.append(b",")
-            pieces.append(text)
-        pieces.append(b"}")
-        return pieces
+        return _object_pieces(text for _, text in fresh.values())
 
     def flush(self) -> bool:
         """Write the document now if memory is ahead of the file. True when a write happened."""
