@@ -12,7 +12,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from cmltui.domain.events import CloudEvent
-from cmltui.ui.widgets.detail import EVENT_ROWS, DetailPane, event_lines, screen_rows
+from cmltui.ui.widgets.detail import DetailPane
+from cmltui.ui.widgets.detail_lines import EVENT_ROWS, event_lines, screen_rows
 from tests.ui.fake_service import NOW, FakeFleetService, make_snapshot
 from tests.ui.test_rendering import make_app
 

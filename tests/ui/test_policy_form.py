@@ -14,7 +14,7 @@ from cmltui.domain.worker_policy import UNCHANGED, PolicyChange
 from cmltui.services.policy_view import PolicyView
 from cmltui.ui.app import CmlTuiApp
 from cmltui.ui.screens.policy_form import PolicyScreen, field_problems
-from cmltui.ui.widgets.detail import service_lines
+from cmltui.ui.widgets.detail_lines import service_lines
 from tests.ui.fake_service import NOW, FakeFleetService, make_snapshot
 
 SCHEDULES = {"emea-class": {"zone": "Europe/Paris"}}

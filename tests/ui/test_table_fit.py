@@ -19,7 +19,8 @@ from cmltui.domain.clock import FrozenClock
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
 from cmltui.ui.app import CmlTuiApp
 from cmltui.ui.widgets.columns import short_version
-from cmltui.ui.widgets.detail import DetailPane, identity_lines, service_lines
+from cmltui.ui.widgets.detail import DetailPane
+from cmltui.ui.widgets.detail_lines import identity_lines, service_lines
 from cmltui.ui.widgets.worker_table import WorkerTable
 from tests.ui.fake_service import NOW, FakeFleetService, make_snapshot
 

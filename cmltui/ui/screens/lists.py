@@ -19,7 +19,7 @@ from cmltui.ui.actions import ACTIONS, GROUP_TITLES, visible_actions
 from cmltui.ui.formatting import message, plain, shown
 from cmltui.ui.keymap import UserKeymap
 from cmltui.ui.screens.dialog import Dialog, close_binding
-from cmltui.ui.widgets.detail import describe_event
+from cmltui.ui.widgets.detail_lines import describe_event
 
 
 def instance_label(instance: DiscoveredInstance) -> Text:

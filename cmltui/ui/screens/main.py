@@ -31,7 +31,8 @@ from cmltui.ui.screens.guards import guarded
 from cmltui.ui.screens.labs import labs_screen_for
 from cmltui.ui.screens.lists import EventTrailScreen, HelpScreen
 from cmltui.ui.widgets.columns import COLUMNS_BY_KEY
-from cmltui.ui.widgets.detail import EVENT_ROWS, DetailPane
+from cmltui.ui.widgets.detail import DetailPane
+from cmltui.ui.widgets.detail_lines import EVENT_ROWS
 from cmltui.ui.widgets.header import FleetHeader, OutageBanner, StatusLine
 from cmltui.ui.widgets.worker_table import WorkerTable
 
