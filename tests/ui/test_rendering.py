@@ -118,20 +118,47 @@ async def test_changed_cells_only_and_marks_cleared_when_workers_disappear(tmp_p
         table = app.main_screen.query_one(WorkerTable)
         await pilot.press("M")
         assert len(table.marked) == 4
-        written: list[tuple[str, str]] = []
-        original = table.update_cell
-
-        def spy(row_key, column_key, value, **kwargs):
-            assert not kwargs.get("update_width")
-            written.append((row_key, column_key))
-            return original(row_key, column_key, value, **kwargs)
-
-        table.update_cell = spy  # type: ignore[method-assign]
+        before = _cells_by_key(table)
         service.publish([replace(workers[0], cpu_utilization=5.0)], removed=[workers[3].id])
         await pilot.pause()
+        after = _cells_by_key(table)
+        # Cells are replaced, never mutated: a new object is a written cell.
+        written = [key for key, cell in after.items() if before.get(key) is not cell]
         assert written == [(workers[0].id, "cpu")]
         assert workers[3].id not in table.marked and len(table.marked) == 3
         assert table.row_count == 3
+
+
+def _cells_by_key(table: WorkerTable) -> dict[tuple[str | None, str | None], object]:
+    return {
+        (row_key.value, column_key.value): cell
+        for row_key, row in table._data.items()
+        for column_key, cell in row.items()
+    }
+
+
+async def test_a_changed_row_repaints_its_line_only(tmp_path):
+    """A change set touching one row in view re-renders that row's line, not the table's."""
+    workers = [make_snapshot(n) for n in range(1, 9)]
+    service = FakeFleetService(workers)
+    app = make_app(service, tmp_path)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        table = app.main_screen.query_one(WorkerTable)
+        painted: list[int] = []
+        original = table.render_line
+
+        def counting(y: int):
+            painted.append(y)
+            return original(y)
+
+        table.render_line = counting  # type: ignore[method-assign]
+        service.publish([replace(workers[2], cpu_utilization=61.0)])
+        await pilot.pause()
+        await pilot.pause()
+        line = table.get_row_index(workers[2].id) + table.header_height
+        assert painted == [line]
+        assert "61" in table.render_line(line).text
 
 
 @pytest.mark.parametrize(

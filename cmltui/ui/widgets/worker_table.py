@@ -7,15 +7,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
-from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.events import Resize
-from textual.geometry import Region, Size
+from textual.geometry import Region
 from textual.strip import Strip
-from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from cmltui.services.snapshot import ChangeSet, WorkerSnapshot
@@ -30,6 +26,7 @@ from cmltui.ui.widgets.columns import (
     name_cell,
     natural_key,
 )
+from cmltui.ui.widgets.fixed_table import FixedTable
 
 MARK_COLUMN = "mark"
 #: The vertical scrollbar (one cell wide, see app.tcss) appears once rows overflow.
@@ -40,8 +37,6 @@ FLUSH_BELOW_WIDTH = 100
 #: Rows this far above and below the visible ones get their cells written too, so that a short
 #: scroll shows written rows at once (the rest are written as they come into view).
 FILL_MARGIN_ROWS = 10
-#: Rendered cells kept (a few screens of a wide table).
-CELL_CACHE_SIZE = 8000
 #: A row's cells before it is first in view (the mark cell is always real: it carries the id).
 _NOT_YET_WRITTEN = Text("")
 
@@ -56,7 +51,7 @@ def compile_filter(text: str) -> re.Pattern[str] | None:
         return re.compile(re.escape(text), re.IGNORECASE)
 
 
-class WorkerTable(DataTable):
+class WorkerTable(FixedTable):
     """Keyed DataTable of workers. The app feeds it change sets; it never fetches anything."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -78,10 +73,6 @@ class WorkerTable(DataTable):
         #: written (``_fill_visible``): at 1,000 rows, building every cell of every change set
         #: was most of the UI's work; the rest are written when they scroll into view.
         self._stale: set[str] = set()
-        #: Rendered cells, reused while the cell object is the same (see ``_render_cell``).
-        self._cell_lines: LRUCache[tuple[Any, ...], tuple[Any, list[list[Segment]]]] = LRUCache(
-            CELL_CACHE_SIZE
-        )
         #: The operator put the cursor on a worker (a key, a click, ``select_worker``): from then
         #: on it stays on that worker as rows come and sort. Before that it stays on the first
         #: row: at start-up workers arrive in any order, and the first to arrive is no choice.
@@ -400,10 +391,9 @@ class WorkerTable(DataTable):
         if snapshot is None or old_cells is None:
             return
         new_cells = self._cells(snapshot)
-        for key, cell in new_cells.items():
-            if old_cells.get(key) != cell:
-                # Fixed widths: never update_width=True (it re-measures the whole column).
-                self.update_cell(worker_id, key, cell)
+        self.write_cells(
+            worker_id, {key: cell for key, cell in new_cells.items() if old_cells.get(key) != cell}
+        )
         self._rendered[worker_id] = new_cells
 
     def _rows_in_view(self) -> range:
@@ -425,6 +415,7 @@ class WorkerTable(DataTable):
                 continue
             if worker_id in self._stale:
                 self._write_cells(worker_id)
+        self.repaint_written()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -435,54 +426,3 @@ class WorkerTable(DataTable):
         # is painted: a row never shows cells older than its snapshot.
         self._fill_visible()
         return super().render_lines(crop)
-
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> list[list[Segment]]:
-        """DataTable's cell render, reused while the cell object is unchanged.
-
-        DataTable keys its cell cache on a counter that every ``update_cell`` bumps, so one
-        changed cell re-renders every cell in view (~35 rows x 14 columns per frame while the
-        fleet refreshes). Our cells are replaced, never mutated, when they change: the cell
-        object itself says whether a render is still good. (Private API of the pinned Textual;
-        the screenshots in tests/ui cover it.)"""
-        if row_index < 0 or column_index < 0:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key = self._row_locations.get_key(row_index)
-        column_key = self._column_locations.get_key(column_index)
-        if row_key is None or column_key is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        cell = self._data.get(row_key, {}).get(column_key)
-        key = (
-            row_key,
-            column_key,
-            row_index,
-            base_style,
-            width,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self._pseudo_class_state,
-        )
-        cached = self._cell_lines.get(key)
-        if cached is not None and cached[0] is cell:
-            return cached[1]
-        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        self._cell_lines[key] = (cell, lines)
-        return lines
-
-    def _update_dimensions(self, new_rows: Iterable[Any]) -> None:
-        """Every column has a fixed width and every row one line: nothing to measure.
-
-        DataTable measures each cell of each new row to size auto-width columns (ours are
-        fixed, so the result is unused); that cost ~0.5 s at 5,000 rows. Only the virtual size
-        is kept up to date. (Private API of the pinned Textual; tests/ui cover the table.)"""
-        width = sum(column.get_render_width(self) for column in self.columns.values())
-        header = self.header_height if self.show_header else 0
-        self.virtual_size = Size(width, self.row_count + header)

@@ -1,0 +1,168 @@
+"""DataTable for fixed-width columns of one-line Text cells, painted as little as it can be.
+
+The fleet table repaints while every refresh runs; DataTable's general paths cost it most of the
+UI loop's time (bench/loop_lag.py, profiled): any ``update_cell`` repaints every line in view,
+every cell is rendered again after any change, and each render goes through four layers of
+Rich renderables. A ``FixedTable`` writes cells without repainting (``write_cells``), repaints
+the written rows (``repaint_written``), keeps rendered cells while the cell object is the same,
+and renders a one-line Text cell directly (``cell_render``). Private API of the pinned Textual;
+tests/ui/test_cell_render.py and the screenshots in tests/ui cover it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowDoesNotExist, RowKey
+
+from cmltui.ui.widgets.cell_render import render_one_line_cell
+
+#: Rendered cells kept (a few screens of a wide table).
+CELL_CACHE_SIZE = 8000
+#: More written rows than this in one repaint: the whole table is repainted at once (one
+#: region is cheaper for the compositor than dozens of one-line ones).
+ROW_REPAINT_LIMIT = 8
+
+
+class FixedTable(DataTable):
+    """A DataTable whose columns have fixed widths and whose rows are one line high."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        #: Rendered cells, reused while the cell object is the same (see ``_render_cell``).
+        self._cell_lines: LRUCache[tuple[Any, ...], tuple[Any, list[list[Segment]]]] = LRUCache(
+            CELL_CACHE_SIZE
+        )
+        #: Rows written since the last repaint.
+        self._written_rows: set[str] = set()
+
+    def write_cells(self, row_key: str, cells: Mapping[str, Any]) -> None:
+        """Put new cell values in a row without repainting; ``repaint_written`` repaints.
+
+        ``update_cell`` repaints the whole table for each cell (``refresh()``): while the fleet
+        refreshes, every change set re-rendered every line in view, though most touch a few
+        of them. Widths are fixed, so nothing is re-measured."""
+        row = self._data.get(RowKey(row_key))
+        if row is None or not cells:
+            return
+        for column_key, cell in cells.items():
+            row[ColumnKey(column_key)] = cell
+        # DataTable's line and row caches are keyed on this counter: they are stale now.
+        self._update_count += 1
+        self._written_rows.add(row_key)
+
+    def repaint_written(self) -> None:
+        """Repaint the rows written since the last call: their lines only, when few."""
+        written, self._written_rows = self._written_rows, set()
+        if not written:
+            return
+        if len(written) > ROW_REPAINT_LIMIT:
+            self.refresh()
+            return
+        for row_key in written:
+            try:
+                self.refresh_row(self.get_row_index(row_key))
+            except RowDoesNotExist:
+                self.refresh()
+                return
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        """DataTable's cell render, reused while the cell object is unchanged.
+
+        DataTable keys its cell cache on a counter that every ``update_cell`` bumps, so one
+        changed cell re-renders every cell in view (~35 rows x 14 columns per frame while the
+        fleet refreshes). Our cells are replaced, never mutated, when they change: the cell
+        object itself says whether a render is still good. (Private API of the pinned Textual;
+        the screenshots in tests/ui cover it.)"""
+        if row_index < 0 or column_index < 0:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key = self._row_locations.get_key(row_index)
+        column_key = self._column_locations.get_key(column_index)
+        if row_key is None or column_key is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        cell = self._data.get(row_key, {}).get(column_key)
+        key = (
+            row_key,
+            column_key,
+            row_index,
+            base_style,
+            width,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+        )
+        cached = self._cell_lines.get(key)
+        if cached is not None and cached[0] is cell:
+            return cached[1]
+        lines = None
+        if isinstance(cell, Text) and self.cell_padding == 0:
+            lines = self._render_text_cell(
+                row_index, column_index, cell, base_style, width, cursor, hover
+            )
+        if lines is None:
+            lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        self._cell_lines[key] = (cell, lines)
+        return lines
+
+    def _render_text_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        cell: Text,
+        base_style: Style,
+        width: int,
+        cursor: bool,
+        hover: bool,
+    ) -> list[list[Segment]] | None:
+        """DataTable's ``_render_cell`` for a one-line Text cell, the same styles (and the
+        row/column meta a click needs), rendered by ``render_one_line_cell``."""
+        row_key = self._row_locations.get_key(row_index)
+        if row_key is None or self.rows[row_key].height != 1:
+            return None
+        fixed = row_index < self.fixed_rows or column_index < self.fixed_columns
+        component_style, post_style = self._get_styles_to_render_cell(
+            False,
+            False,
+            fixed,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index})
+        return render_one_line_cell(
+            self.app.console,
+            self.app.console_options,
+            cell,
+            width,
+            pre_style + component_style,
+            post_style,
+        )
+
+    def _update_dimensions(self, new_rows: Iterable[Any]) -> None:
+        """Every column has a fixed width and every row one line: nothing to measure.
+
+        DataTable measures each cell of each new row to size auto-width columns (ours are
+        fixed, so the result is unused); that cost ~0.5 s at 5,000 rows. Only the virtual size
+        is kept up to date. (Private API of the pinned Textual; tests/ui cover the table.)"""
+        width = sum(column.get_render_width(self) for column in self.columns.values())
+        header = self.header_height if self.show_header else 0
+        self.virtual_size = Size(width, self.row_count + header)
