@@ -108,3 +108,38 @@ def test_a_cell_of_two_lines_is_left_to_rich():
     assert isinstance(
         render_one_line_cell(console, options, Text("a"), 3, Style(), None)[0][0], Segment
     )
+
+
+async def test_partial_repaints_leave_no_stale_line(tmp_path):
+    """After change sets, marks, sorts, scrolls and cursor moves, the screen is what a full
+    repaint of the same data shows: no line kept an older row."""
+    import random
+
+    workers = [make_snapshot(n) for n in range(1, 121)]
+    service = FakeFleetService(workers)
+    app = _app(service, tmp_path)
+    rng = random.Random(13)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.main_screen.query_one(WorkerTable)
+        for step in range(40):
+            kind = rng.choice(["change", "change", "change", "key"])
+            if kind == "change":
+                chosen = rng.sample(sorted(service.workers), rng.choice([1, 3, 12]))
+                service.publish(
+                    [
+                        replace(
+                            service.workers[worker_id],
+                            cpu_utilization=float(rng.randrange(100)),
+                            active_labs_count=rng.randrange(5),
+                        )
+                        for worker_id in chosen
+                    ]
+                )
+            else:
+                await pilot.press(rng.choice(["j", "k", "space", "o", "G", "g", "pagedown"]))
+            await pilot.pause()
+            shown = app.export_screenshot()
+            table.refresh()
+            await pilot.pause()
+            assert app.export_screenshot() == shown, f"stale line after step {step} ({kind})"
