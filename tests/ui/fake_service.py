@@ -9,8 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 from cmltui.aws.dto import CMLWorkerInstanceDto
+from cmltui.config import Config
+from cmltui.domain.clock import FrozenClock
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus, LicenseStatus
 from cmltui.domain.events import CloudEvent
 from cmltui.domain.worker_policy import PolicyChange
@@ -24,6 +28,7 @@ from cmltui.services.snapshot import (
     SourceHealth,
     WorkerSnapshot,
 )
+from cmltui.ui.app import CmlTuiApp
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
@@ -253,3 +258,17 @@ class FakeFleetService:
             for k in range(3)
         ]
         return events[-limit:]
+
+
+def make_app(
+    service: FakeFleetService, tmp_path: Path, *, read_only: bool = False, **config: Any
+) -> CmlTuiApp:
+    """The dashboard on ``service`` at the frozen ``NOW``, logging under ``tmp_path``."""
+    return CmlTuiApp(
+        service,
+        config=Config(regions=["us-east-1", "us-west-2"], **config),
+        aws_profile_label="lab-admin",
+        read_only=read_only,
+        clock=FrozenClock(NOW),
+        log_path=tmp_path / "cmltui.log",
+    )

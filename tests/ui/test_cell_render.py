@@ -10,23 +10,9 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable
 
-from cmltui.config import Config
-from cmltui.domain.clock import FrozenClock
-from cmltui.ui.app import CmlTuiApp
 from cmltui.ui.widgets.cell_render import render_one_line_cell
 from cmltui.ui.widgets.worker_table import WorkerTable
-from tests.ui.fake_service import NOW, FakeFleetService, make_snapshot
-
-
-def _app(service: FakeFleetService, tmp_path) -> CmlTuiApp:
-    return CmlTuiApp(
-        service,
-        config=Config(regions=["us-east-1", "us-west-2"]),
-        aws_profile_label="lab-admin",
-        read_only=False,
-        clock=FrozenClock(NOW),
-        log_path=tmp_path / "cmltui.log",
-    )
+from tests.ui.fake_service import FakeFleetService, make_app, make_snapshot
 
 
 def _states() -> list[tuple[bool, bool]]:
@@ -39,7 +25,7 @@ async def test_every_cell_renders_as_datatable_renders_it(tmp_path, size):
     # Odd remote text: long, wide characters, escapes, and a marked row.
     workers[0] = replace(workers[0], name="ｗｉｄｅ-名前-" + "x" * 80)
     workers[1] = replace(workers[1], name="tab\there [bold]not markup[/]")
-    app = _app(FakeFleetService(workers), tmp_path)
+    app = make_app(FakeFleetService(workers), tmp_path)
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
         table = app.main_screen.query_one(WorkerTable)
@@ -117,7 +103,7 @@ async def test_partial_repaints_leave_no_stale_line(tmp_path):
 
     workers = [make_snapshot(n) for n in range(1, 121)]
     service = FakeFleetService(workers)
-    app = _app(service, tmp_path)
+    app = make_app(service, tmp_path)
     rng = random.Random(13)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()

@@ -8,30 +8,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
 from textual.widgets import Input
 
-from cmltui.config import Config
-from cmltui.domain.clock import FrozenClock
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
 from cmltui.services.snapshot import SourceHealth
-from cmltui.ui.app import CmlTuiApp
 from cmltui.ui.widgets.detail import DetailPane
 from cmltui.ui.widgets.header import FleetHeader, OutageBanner, StatusLine
 from cmltui.ui.widgets.worker_table import WorkerTable
-from tests.ui.fake_service import NOW, FakeFleetService, make_snapshot
-
-
-def make_app(service: FakeFleetService, tmp_path: Path) -> CmlTuiApp:
-    return CmlTuiApp(
-        service,
-        config=Config(regions=["us-east-1", "us-west-2"]),
-        aws_profile_label="lab-admin",
-        read_only=False,
-        clock=FrozenClock(NOW),
-        log_path=tmp_path / "cmltui.log",
-    )
+from tests.ui.fake_service import NOW, FakeFleetService, make_app, make_snapshot
 
 
 def stale_stopped(index: int, **overrides):

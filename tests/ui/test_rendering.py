@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from rich.text import Text
 from textual.command import CommandPalette
 
-from cmltui.config import Config
-from cmltui.domain.clock import FrozenClock
 from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.services.snapshot import SourceHealth
 from cmltui.ui.app import CmlTuiApp
@@ -19,18 +16,7 @@ from cmltui.ui.formatting import message, shown, status_text
 from cmltui.ui.widgets.detail import DetailPane
 from cmltui.ui.widgets.header import FleetHeader, OutageBanner, StatusLine
 from cmltui.ui.widgets.worker_table import WorkerTable, compile_filter
-from tests.ui.fake_service import NOW, FakeFleetService, make_snapshot
-
-
-def make_app(service: FakeFleetService, tmp_path: Path, *, read_only: bool = False, **config):
-    return CmlTuiApp(
-        service,
-        config=Config(regions=["us-east-1", "us-west-2"], **config),
-        aws_profile_label="lab-admin",
-        read_only=read_only,
-        clock=FrozenClock(NOW),
-        log_path=tmp_path / "cmltui.log",
-    )
+from tests.ui.fake_service import NOW, FakeFleetService, make_app, make_snapshot
 
 
 def test_terminal_controls_are_escaped_not_removed():

@@ -7,20 +7,16 @@ these tests do not depend on how ``cmltui.domain.names.visible`` is built.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from textual.widgets import Button, Input, Static
 
-from cmltui.config import Config
-from cmltui.domain.clock import FrozenClock
 from cmltui.services.snapshot import SourceHealth
 from cmltui.ui.app import CmlTuiApp
 from cmltui.ui.screens.confirm import TerminateScreen
 from cmltui.ui.widgets.detail import DetailPane
 from cmltui.ui.widgets.header import StatusLine
 from cmltui.ui.widgets.worker_table import WorkerTable
-from tests.ui.fake_service import NOW, FakeFleetService, make_snapshot
+from tests.ui.fake_service import NOW, FakeFleetService, make_app, make_snapshot
 
 #: (name as stored, name as the screen shows it)
 LYING_NAMES = [
@@ -29,17 +25,6 @@ LYING_NAMES = [
     pytest.param("cml-\u202e10-bal", "cml-\\u202e10-bal", id="bidi-override"),
     pytest.param("cml-lab-02   ", "cml-lab-02", id="trailing-spaces"),
 ]
-
-
-def make_app(service: FakeFleetService, tmp_path: Path) -> CmlTuiApp:
-    return CmlTuiApp(
-        service,
-        config=Config(regions=["us-east-1", "us-west-2"]),
-        aws_profile_label="lab-admin",
-        read_only=False,
-        clock=FrozenClock(NOW),
-        log_path=tmp_path / "cmltui.log",
-    )
 
 
 def assert_shown_escaped(cell: str, on_screen: str) -> None:

@@ -8,21 +8,17 @@ characters; a running worker's CML reads "pending" until CML answers.
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from rich.cells import cell_len
 from textual.geometry import Region
 
-from cmltui.config import Config
-from cmltui.domain.clock import FrozenClock
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
-from cmltui.ui.app import CmlTuiApp
 from cmltui.ui.widgets.columns import short_version
 from cmltui.ui.widgets.detail import DetailPane
 from cmltui.ui.widgets.detail_lines import identity_lines, service_lines
 from cmltui.ui.widgets.worker_table import WorkerTable
-from tests.ui.fake_service import NOW, FakeFleetService, make_snapshot
+from tests.ui.fake_service import FakeFleetService, make_app, make_snapshot
 
 #: The README's promise: at 80 columns these stay; at 120 every column fits.
 KEPT_AT_80 = ["name", "region", "state", "service", "labs", "cpu", "mem", "idle"]
@@ -40,17 +36,6 @@ ALL_COLUMNS = [
     "uptime",
     "cost",
 ]
-
-
-def make_app(service: FakeFleetService, tmp_path: Path) -> CmlTuiApp:
-    return CmlTuiApp(
-        service,
-        config=Config(regions=["us-east-1", "us-west-2"]),
-        aws_profile_label="lab-admin",
-        read_only=False,
-        clock=FrozenClock(NOW),
-        log_path=tmp_path / "cmltui.log",
-    )
 
 
 def shown_lines(widget) -> list[str]:

@@ -3,33 +3,17 @@ counted in the action's confirmation, and marks clear once an action is accepted
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from textual.widgets import Input, Static
 
-from cmltui.config import Config
-from cmltui.domain.clock import FrozenClock
 from cmltui.domain.enums import CMLWorkerStatus
-from cmltui.ui.app import CmlTuiApp
 from cmltui.ui.screens.confirm import ConfirmScreen, TerminateScreen
 from cmltui.ui.screens.forms import LicenceScreen
 from cmltui.ui.widgets.header import FleetHeader
 from cmltui.ui.widgets.worker_table import WorkerTable
-from tests.ui.fake_service import NOW, FakeFleetService, make_snapshot
+from tests.ui.fake_service import FakeFleetService, make_app, make_snapshot
 
 STARTED = {CMLWorkerStatus.PENDING, CMLWorkerStatus.RUNNING}
 STOPPING = {CMLWorkerStatus.STOPPING, CMLWorkerStatus.STOPPED}
-
-
-def make_app(service: FakeFleetService, tmp_path: Path) -> CmlTuiApp:
-    return CmlTuiApp(
-        service,
-        config=Config(regions=["us-east-1", "us-west-2"]),
-        aws_profile_label="lab-admin",
-        read_only=False,
-        clock=FrozenClock(NOW),
-        log_path=tmp_path / "cmltui.log",
-    )
 
 
 def dialog_text(dialog) -> str:
