@@ -7,96 +7,16 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from cmltui.config import SchedulesConfig
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
-from tests.fixtures.moto_fixtures import MOTO_REGIONS
-
-EAST, WEST = MOTO_REGIONS
-
-
-def _zone_at_noon(now: datetime) -> str:
-    """An Etc/GMT zone in which ``now`` is in the 12:00 hour (Etc/GMT+N is UTC-N)."""
-    offset = (now.hour - 12) % 24
-    if offset > 12:
-        offset -= 24
-    return "Etc/GMT" if offset == 0 else f"Etc/GMT{offset:+d}"
-
-
-class Scene:
-    """The fleet at local noon, with schedule tables and helpers to read the outcome."""
-
-    def __init__(self, fleet, moto_client) -> None:
-        self.fleet = fleet
-        self.ec2 = moto_client("ec2", EAST)
-        self.moto_client = moto_client
-        self.noon = fleet.clock().replace(second=0) + timedelta(minutes=1)
-        self.zone = _zone_at_noon(self.noon)
-        fleet.clock.set(self.noon)
-
-    def local(self, minutes_from_noon: float) -> str:
-        at = self.noon + timedelta(minutes=minutes_from_noon)
-        return at.astimezone(ZoneInfo(self.zone)).strftime("%H:%M")
-
-    def label(self, minutes_from_noon: float) -> str:
-        """As a reason names an opening: "Mon 14:05"."""
-        at = self.noon + timedelta(minutes=minutes_from_noon)
-        return at.astimezone(ZoneInfo(self.zone)).strftime("%a %H:%M")
-
-    def window(self, opens: float, closes: float, days: str = "mon-sun") -> dict:
-        return {"days": days, "start": self.local(opens), "end": self.local(closes)}
-
-    def config(self, schedules: dict, **idle):
-        tables = {name: {"zone": self.zone, **table} for name, table in schedules.items()}
-        config = self.fleet.config
-        return config.model_copy(
-            update={
-                "schedules": SchedulesConfig.model_validate(tables),
-                "idle": config.idle.model_copy(update=idle),
-            }
-        )
-
-    def at(self, minutes_from_noon: float) -> None:
-        self.fleet.clock.set(self.noon + timedelta(minutes=minutes_from_noon))
-
-    async def launch(self, name: str, schedule: str | None, region: str = EAST, **kw) -> str:
-        instance_id = await self.fleet.launch(name, region=region, **kw)
-        if schedule is not None:
-            self.moto_client("ec2", region).create_tags(
-                Resources=[instance_id], Tags=[{"Key": "cmltui:schedule", "Value": schedule}]
-            )
-        return instance_id
-
-    def stop_outside(self, *instance_ids: str, region: str = EAST) -> None:
-        self.moto_client("ec2", region).stop_instances(InstanceIds=list(instance_ids))
-
-    def start_outside(self, *instance_ids: str, region: str = EAST) -> None:
-        self.moto_client("ec2", region).start_instances(InstanceIds=list(instance_ids))
-
-    def count(self, operation: str) -> int:
-        return self.fleet.moto.request_counts[("ec2", operation)]
-
-
-def _by_name(controller) -> dict:
-    return {s.name: s for s in controller.workers()}
-
-
-def _events(controller, worker_id: str, kind: str) -> list:
-    return [e for e in controller.events_for(worker_id) if e.type == f"cmltui.worker.{kind}.v1"]
-
-
-async def _learn_boot(scene: Scene, controller, instance_id: str, boot_minutes: float) -> None:
-    """Stop and start the worker outside cmltui and let its CML take ``boot_minutes``."""
-    scene.stop_outside(instance_id)
-    await controller.refresh_once()
-    scene.start_outside(instance_id)
-    cml = scene.fleet.cml.worker(instance_id)
-    cml.ready = False
-    await controller.refresh_once()
-    scene.fleet.clock.advance(minutes=boot_minutes)
-    cml.ready = True
-    await controller.refresh_once()
+from tests.services.schedule_scene import (
+    EAST,
+    WEST,
+    Scene,
+    by_name,
+    events_of,
+    learn_boot,
+)
 
 
 async def test_a_stopped_worker_starts_ahead_of_its_window_by_its_learned_boot_time(
@@ -108,14 +28,14 @@ async def test_a_stopped_worker_starts_ahead_of_its_window_by_its_learned_boot_t
         scene.config({"emea-class": {"windows": [scene.window(120, 240)]}})
     )
     await controller.refresh_once()
-    await _learn_boot(scene, controller, instance_id, boot_minutes=6)
-    worker = _by_name(controller)["class-1"]
+    await learn_boot(scene, controller, instance_id, boot_minutes=6)
+    worker = by_name(controller)["class-1"]
     assert worker.service_status == CMLServiceStatus.AVAILABLE
     learned = controller.find(worker.id).state.last_boot_to_ready_seconds
     assert learned == 360.0
     scene.stop_outside(instance_id)
     await controller.refresh_once()
-    assert _by_name(controller)["class-1"].status == CMLWorkerStatus.STOPPED
+    assert by_name(controller)["class-1"].status == CMLWorkerStatus.STOPPED
     # Lead: 6 min boot x 1.2 + one 1-second CML cycle = about 7.2 min before 14:00 local.
     scene.at(120 - 8)
     await controller.refresh_once()
@@ -123,16 +43,16 @@ async def test_a_stopped_worker_starts_ahead_of_its_window_by_its_learned_boot_t
     scene.at(120 - 7)
     await controller.refresh_once()
     assert scene.count("StartInstances") == 2
-    started = _events(controller, worker.id, "auto-started")
+    started = events_of(controller, worker.id, "auto-started")
     assert len(started) == 1
     assert started[0].data["reason"] == f"auto-start: schedule emea-class opens {scene.label(120)}"
     assert started[0].data["window_key"].startswith("emea-class@")
-    assert _by_name(controller)["class-1"].status in (
+    assert by_name(controller)["class-1"].status in (
         CMLWorkerStatus.PENDING,
         CMLWorkerStatus.RUNNING,
     )
     # The intent was recorded first and answered.
-    requested = _events(controller, worker.id, "action-requested")
+    requested = events_of(controller, worker.id, "action-requested")
     assert requested[-1].data["action"] == "auto-start"
     assert requested[-1].data["requested_by"] == "cmltui:schedule"
 
@@ -178,93 +98,7 @@ async def test_no_start_on_a_skip_date(fleet, moto_client):
         scene.at(minutes)
         await controller.refresh_once()
     assert scene.count("StartInstances") == 0
-    assert _by_name(controller)["holiday"].status == CMLWorkerStatus.STOPPED
-
-
-async def test_after_the_close_an_idle_worker_stops_but_not_one_running_a_lab(fleet, moto_client):
-    scene = Scene(fleet, moto_client)
-    busy_id = await scene.launch("busy", "c", running_labs=1)
-    await scene.launch("idle", "c", running_labs=0)
-    await scene.launch("unscheduled", None, running_labs=0)
-    # The global idle rule is on (30 min, no snooze): it stops the unscheduled worker, but a
-    # scheduled one is kept up inside its window however idle.
-    controller = fleet.make_controller(
-        scene.config(
-            {"c": {"windows": [scene.window(-60, 45)]}},
-            auto_stop=True,
-            threshold_minutes=30,
-            snooze_minutes=0,
-        )
-    )
-    await controller.refresh_once()
-    scene.at(40)
-    await controller.refresh_once()
-    workers = _by_name(controller)
-    assert workers["idle"].status == CMLWorkerStatus.RUNNING  # idle 40 min, window open
-    assert workers["unscheduled"].status == CMLWorkerStatus.STOPPING
-    assert scene.count("StopInstances") == 1
-    scene.at(46)
-    await controller.refresh_once()
-    workers = _by_name(controller)
-    assert workers["idle"].status in (CMLWorkerStatus.STOPPING, CMLWorkerStatus.STOPPED)
-    assert workers["busy"].status == CMLWorkerStatus.RUNNING
-    assert scene.count("StopInstances") == 2
-    stopped = _events(controller, workers["idle"].id, "auto-stopped")
-    assert len(stopped) == 1
-    assert stopped[0].data["kind"] == "idle"
-    assert stopped[0].data["reason"].startswith("auto-stop: schedule c closed; idle for 46 min")
-    scene.at(120)
-    await controller.refresh_once()
-    assert _by_name(controller)["busy"].status == CMLWorkerStatus.RUNNING
-    assert fleet.cml.worker(busy_id).running_lab_count() == 1
-
-
-async def test_a_force_schedule_stops_at_the_close_even_while_a_lab_runs(fleet, moto_client):
-    scene = Scene(fleet, moto_client)
-    await scene.launch("busy", "c", running_labs=1)
-    controller = fleet.make_controller(
-        scene.config({"c": {"windows": [scene.window(-60, 10)], "force": True}})
-    )
-    await controller.refresh_once()
-    scene.at(9)
-    await controller.refresh_once()
-    assert scene.count("StopInstances") == 0
-    scene.at(11)
-    await controller.refresh_once()
-    busy = _by_name(controller)["busy"]
-    assert busy.status == CMLWorkerStatus.STOPPING
-    stopped = _events(controller, busy.id, "auto-stopped")
-    assert stopped[0].data["kind"] == "schedule"
-    assert "(force)" in stopped[0].data["reason"]
-    assert scene.count("StopInstances") == 1
-
-
-async def test_a_worker_started_outside_cmltui_while_closed_is_snoozed_not_stopped(
-    fleet, moto_client
-):
-    scene = Scene(fleet, moto_client)
-    instance_id = await scene.launch("evening", "c", running_labs=0)
-    controller = fleet.make_controller(
-        scene.config(
-            {"c": {"windows": [scene.window(600, 700)], "idle_minutes": 20}},
-            snooze_minutes=60,
-        )
-    )
-    await controller.refresh_once()
-    scene.stop_outside(instance_id)
-    await controller.refresh_once()
-    scene.at(10)
-    scene.start_outside(instance_id)
-    await controller.refresh_once()
-    assert _by_name(controller)["evening"].status == CMLWorkerStatus.RUNNING
-    scene.at(10 + 45)  # idle 45 min > the schedule's 20, but inside the 60-min snooze
-    await controller.refresh_once()
-    assert _by_name(controller)["evening"].status == CMLWorkerStatus.RUNNING
-    assert scene.count("StopInstances") == 1  # the outside stop only
-    scene.at(10 + 61)
-    await controller.refresh_once()
-    assert _by_name(controller)["evening"].status == CMLWorkerStatus.STOPPING
-    assert scene.count("StopInstances") == 2
+    assert by_name(controller)["holiday"].status == CMLWorkerStatus.STOPPED
 
 
 async def test_two_overlapping_schedules_start_their_workers_in_one_call_per_region(
@@ -291,10 +125,10 @@ async def test_two_overlapping_schedules_start_their_workers_in_one_call_per_reg
     scene.at(21)  # inside both lead times
     await controller.refresh_once()
     assert scene.count("StartInstances") == 2  # one call for EAST's three, one for WEST
-    workers = _by_name(controller)
+    workers = by_name(controller)
     for name in ("a1", "a2", "b1", "b-west"):
         assert workers[name].status in (CMLWorkerStatus.PENDING, CMLWorkerStatus.RUNNING)
-        reason = _events(controller, workers[name].id, "auto-started")[0].data["reason"]
+        reason = events_of(controller, workers[name].id, "auto-started")[0].data["reason"]
         assert f"schedule {name[0]} opens" in reason
 
 
@@ -320,10 +154,10 @@ async def test_a_window_across_midnight_keeps_workers_up_past_midnight(fleet, mo
     await controller.refresh_once()
     scene.at(60 * 13)  # 01:00 local, the next day: idle for hours, but inside the window
     await controller.refresh_once()
-    assert _by_name(controller)["night"].status == CMLWorkerStatus.RUNNING
+    assert by_name(controller)["night"].status == CMLWorkerStatus.RUNNING
     scene.at(840 + 1)  # closed, idle well past 30 min
     await controller.refresh_once()
-    assert _by_name(controller)["night"].status == CMLWorkerStatus.STOPPING
+    assert by_name(controller)["night"].status == CMLWorkerStatus.STOPPING
 
 
 def _next_offset_change(zone: ZoneInfo, after: datetime, *, forward: bool) -> datetime:
@@ -371,7 +205,7 @@ async def test_dst_spring_forward_and_fall_back_openings(fleet, moto_client):
     fleet.clock.set(spring + timedelta(minutes=21))
     await controller.refresh_once()
     assert fleet.moto.request_counts[("ec2", "StartInstances")] == 1
-    started = _events(controller, controller.find("dst").id, "auto-started")
+    started = events_of(controller, controller.find("dst").id, "auto-started")
     assert started[-1].data["reason"].endswith("opens Sun 03:30")
 
     await controller.refresh_once()
@@ -414,7 +248,7 @@ async def test_no_second_start_for_one_opening_across_a_controller_restart(fleet
     for minutes in (22, 29, 45):
         scene.at(minutes)
         await second.refresh_once()
-    assert _by_name(second)["once"].status == CMLWorkerStatus.STOPPED
+    assert by_name(second)["once"].status == CMLWorkerStatus.STOPPED
     assert scene.count("StartInstances") == 1
     # The next day's opening is a new one: started again.
     scene.at(24 * 60 + 21)
@@ -436,7 +270,7 @@ async def test_only_the_lease_holder_starts_workers(fleet, moto_client):
     await holder.refresh_once()  # the idle rule (auto_stop on) claims the lease (60 s)
     scene.at(20.2)  # the lead time (10 min before 12:30) has begun
     await other.refresh_once()
-    assert _by_name(other)["leased"].status == CMLWorkerStatus.STOPPED
+    assert by_name(other)["leased"].status == CMLWorkerStatus.STOPPED
     assert scene.count("StartInstances") == 0  # bob's controller does not act...
     assert other.policy_runner == holder.holder_id
     await holder.refresh_once()
@@ -448,7 +282,7 @@ async def test_an_unknown_schedule_name_is_a_problem_on_the_worker(fleet, moto_c
     instance_id = await scene.launch("typo", "emea-clas")
     controller = fleet.make_controller(scene.config({"emea-class": {"windows": []}}))
     await controller.refresh_once()
-    problems = _by_name(controller)["typo"].problems
+    problems = by_name(controller)["typo"].problems
     assert problems == (
         "schedule 'emea-clas' (tag cmltui:schedule) is not in the config (known: emea-class); "
         "no schedule applies",
@@ -482,89 +316,12 @@ async def test_the_workers_own_policy_names_its_schedule_threshold_and_maintenan
     kept.set_policy(PolicyChange(maintenance=maintenance), updated_by="ops")
     scene.at(21)  # "mine" closed at +5; own idle 21 min > its own 20 (not the schedule's 50)
     await controller.refresh_once()
-    assert _by_name(controller)["own"].status == CMLWorkerStatus.STOPPING
-    assert "threshold 20 min" in _events(controller, own.id, "auto-stopped")[0].data["reason"]
+    assert by_name(controller)["own"].status == CMLWorkerStatus.STOPPING
+    assert "threshold 20 min" in events_of(controller, own.id, "auto-stopped")[0].data["reason"]
     scene.at(110)  # kept: idle 110 min > 50, but its maintenance blocks the stop until +120
     await controller.refresh_once()
-    assert _by_name(controller)["kept"].status == CMLWorkerStatus.RUNNING
+    assert by_name(controller)["kept"].status == CMLWorkerStatus.RUNNING
     scene.at(121)
     await controller.refresh_once()
-    assert _by_name(controller)["kept"].status == CMLWorkerStatus.STOPPING
+    assert by_name(controller)["kept"].status == CMLWorkerStatus.STOPPING
     assert scene.count("StopInstances") == 2
-
-
-def _stop_labs(fleet, instance_id: str) -> None:
-    fake = fleet.cml.worker(instance_id)
-    for lab in fake.labs_snapshot():
-        if lab.running:
-            fake.set_lab_state(lab.id, "STOPPED")
-
-
-async def test_after_the_close_a_worker_nobody_used_since_stops_after_the_close_grace(
-    fleet, moto_client
-):
-    scene = Scene(fleet, moto_client)
-    left_id = await scene.launch("left", "c", running_labs=1)
-    stayed_id = await scene.launch("stayed", "c", running_labs=1)
-    # Closes at +30; its idle threshold is 10 min, its close grace the default 5.
-    controller = fleet.make_controller(
-        scene.config(
-            {"c": {"windows": [scene.window(-60, 30)], "idle_minutes": 10}},
-            snooze_minutes=0,
-            auto_stop=True,  # the countdown is shown (schedules stop either way)
-        )
-    )
-    await controller.refresh_once()
-    scene.at(27)  # both classes stop their labs three minutes before the close
-    _stop_labs(fleet, left_id)
-    _stop_labs(fleet, stayed_id)
-    await controller.refresh_once()
-    scene.at(31)  # after the close, someone is still at "stayed"
-    stayed = fleet.cml.worker(stayed_id)
-    stayed.add_activity(next(iter(stayed.user_ids.values())))
-    await controller.refresh_once()
-    workers = _by_name(controller)
-    assert workers["left"].status == CMLWorkerStatus.RUNNING  # idle 4 min < the 5-min grace
-    # The detail pane's countdown says when: idle since +27, 5 min of grace: at +32.
-    assert workers["left"].auto_stop_in_minutes == pytest.approx(1.0, abs=0.05)
-    assert workers["stayed"].auto_stop_in_minutes == pytest.approx(10.0, abs=0.05)
-    assert "(close grace 5 min: nobody active since c closed)" in workers["left"].policy.lines[0]
-    assert "(threshold 10 min, from schedule)" in workers["stayed"].policy.lines[0]
-    scene.at(32.5)
-    await controller.refresh_once()
-    workers = _by_name(controller)
-    assert workers["left"].status == CMLWorkerStatus.STOPPING  # the threshold would wait to +37
-    assert workers["stayed"].status == CMLWorkerStatus.RUNNING
-    stopped = _events(controller, workers["left"].id, "auto-stopped")
-    assert len(stopped) == 1
-    assert "nobody active since c closed (close grace 5 min" in stopped[0].data["reason"]
-    scene.at(37)  # idle 6 min, past the grace, but used after the close: the threshold holds
-    await controller.refresh_once()
-    assert _by_name(controller)["stayed"].status == CMLWorkerStatus.RUNNING
-    scene.at(41.5)
-    await controller.refresh_once()
-    assert _by_name(controller)["stayed"].status == CMLWorkerStatus.STOPPING
-    assert scene.count("StopInstances") == 2
-
-
-async def test_the_close_grace_never_stops_a_worker_whose_lab_is_still_started(fleet, moto_client):
-    scene = Scene(fleet, moto_client)
-    busy_id = await scene.launch("busy", "c", running_labs=1)
-    controller = fleet.make_controller(
-        scene.config(
-            {"c": {"windows": [scene.window(-60, 30)], "close_grace_minutes": 0}},
-            snooze_minutes=0,
-        )
-    )
-    await controller.refresh_once()
-    scene.at(45)
-    await controller.refresh_once()
-    assert _by_name(controller)["busy"].status == CMLWorkerStatus.RUNNING
-    assert scene.count("StopInstances") == 0
-    scene.at(50)  # the lab stops after the close: activity after it, the threshold applies
-    _stop_labs(fleet, busy_id)
-    await controller.refresh_once()
-    scene.at(51)
-    await controller.refresh_once()
-    assert _by_name(controller)["busy"].status == CMLWorkerStatus.RUNNING
-    assert scene.count("StopInstances") == 0
