@@ -5,6 +5,9 @@ parse that way."""
 from __future__ import annotations
 
 import gc
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC
 
 import boto3
@@ -86,6 +89,40 @@ def test_the_collector_is_paused_for_the_parse_and_only_then() -> None:
     with pytest.raises(ValueError, match="unparsable"):
         CalmParser(failing).parse({"body": b"x"}, None)
     assert failing.collector_enabled == [False] and gc.isenabled()
+
+
+class _Slow:
+    """A parser that takes a while and counts how many parse at once."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.most_at_once = 0
+        self._count = threading.Lock()
+
+    def parse(self, response: dict, shape: object) -> dict:
+        with self._count:
+            self.active += 1
+            self.most_at_once = max(self.most_at_once, self.active)
+        time.sleep(0.02)  # releases the interpreter lock: other threads could parse meanwhile
+        with self._count:
+            self.active -= 1
+        return {"parsed": response["body"]}
+
+
+def test_one_parse_at_a_time_across_threads() -> None:
+    """Parses in the AWS threads take turns (each waiting parse is one more thread the UI
+    would queue behind for the interpreter lock); every answer still comes back."""
+    inner = _Slow()
+    parser = CalmParser(inner)
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda n: parser.parse({"body": n}, None), range(12)))
+    assert answers == [{"parsed": n} for n in range(12)]
+    assert inner.most_at_once == 1
+    # Without the turn the same threads overlap (the check can fail).
+    bare = _Slow()
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda n: bare.parse({"body": n}, None), range(12)))
+    assert bare.most_at_once > 1
 
 
 async def test_the_gateway_describes_with_the_calm_parser(
