@@ -129,3 +129,20 @@ async def test_partial_repaints_leave_no_stale_line(tmp_path):
             table.refresh()
             await pilot.pause()
             assert app.export_screenshot() == shown, f"stale line after step {step} ({kind})"
+
+
+async def test_writes_to_unknown_columns_or_rows_change_nothing(tmp_path):
+    workers = [make_snapshot(n) for n in range(1, 4)]
+    app = make_app(FakeFleetService(workers), tmp_path)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        table = app.main_screen.query_one(WorkerTable)
+        before = {key: dict(row) for key, row in table._data.items()}
+        count = table._update_count
+        table.write_cells(workers[0].id, {"no-such-column": Text("x")})
+        table.write_cells("no-such-worker", {"cpu": Text("99%")})
+        assert {key: dict(row) for key, row in table._data.items()} == before
+        assert table._update_count == count
+        table.write_cells(workers[0].id, {"cpu": Text("99%")})
+        assert table.get_cell(workers[0].id, "cpu").plain == "99%"
+        assert table._update_count == count + 1

@@ -50,10 +50,10 @@ class FixedTable(DataTable):
         refreshes, every change set re-rendered every line in view, though most touch a few
         of them. Widths are fixed, so nothing is re-measured."""
         row = self._data.get(RowKey(row_key))
-        if row is None or not cells:
+        written = {ColumnKey(key): cell for key, cell in cells.items() if key in self.columns}
+        if row is None or not written:
             return
-        for column_key, cell in cells.items():
-            row[ColumnKey(column_key)] = cell
+        row.update(written)
         # DataTable's line and row caches are keyed on this counter: they are stale now.
         self._update_count += 1
         self._written_rows.add(row_key)
