@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime, tzinfo
+from math import fsum
 
 from cmltui.domain.billing import CostFigures, dates_period
 from cmltui.domain.enums import CMLServiceStatus, CMLWorkerStatus
@@ -177,14 +178,16 @@ class ProjectionMixin(ControllerBase):
         now = now or self._clock()
         live = running = stopped = idle = 0
         cpus: list[float] = []
-        per_hour = so_far = 0.0
+        # Summed with fsum: exact, so the figures do not depend on the workers' order.
+        per_hour: list[float] = []
+        so_far: list[float] = []
         for worker in self._workers.values():
             row = self._published.get(worker.id) or RowFigures.of(self.snapshot(worker, now))
             if row.status == CMLWorkerStatus.TERMINATED:
                 continue
             live += 1
-            per_hour += row.hourly_cost_usd
-            so_far += row.cost_so_far_usd
+            per_hour.append(row.hourly_cost_usd)
+            so_far.append(row.cost_so_far_usd)
             if row.status == CMLWorkerStatus.STOPPED:
                 stopped += 1
             elif row.status == CMLWorkerStatus.RUNNING:
@@ -198,9 +201,9 @@ class ProjectionMixin(ControllerBase):
             running=running,
             stopped=stopped,
             idle=idle,
-            average_cpu=(sum(cpus) / len(cpus)) if cpus else None,
-            cost_per_hour_usd=per_hour,
-            cost_so_far_usd=so_far,
+            average_cpu=(fsum(cpus) / len(cpus)) if cpus else None,
+            cost_per_hour_usd=fsum(per_hour),
+            cost_so_far_usd=fsum(so_far),
             cost_today_usd=today.cost_usd,
             cost_week_usd=week.cost_usd,
             saved_today_usd=today.saved_usd,

@@ -4,6 +4,8 @@ the TinyDB file, a frozen clock)."""
 
 from __future__ import annotations
 
+from math import fsum
+
 from cmltui.domain.enums import CMLWorkerStatus
 from cmltui.services.snapshot import ChangeSet, WorkerSnapshot
 
@@ -51,10 +53,11 @@ async def test_the_header_is_the_sum_of_the_rows_it_was_published_with(fleet):
     idle_rows = sorted(r.name for r in running if r.is_idle)
     assert idle_rows == ["quiet-1", "quiet-2"]  # the busy one has a running lab
     assert totals.idle == len(idle_rows)
-    assert totals.cost_per_hour_usd == sum(r.hourly_cost_usd for r in live)
-    assert totals.cost_so_far_usd == sum(r.cost_so_far_usd for r in live)
+    # Exact sums (fsum): the same figures whatever order the rows come in.
+    assert totals.cost_per_hour_usd == fsum(r.hourly_cost_usd for r in live)
+    assert totals.cost_so_far_usd == fsum(r.cost_so_far_usd for r in live)
     cpus = [r.seen_cpu_utilization for r in running if r.seen_cpu_utilization is not None]
-    assert totals.average_cpu == (sum(cpus) / len(cpus) if cpus else None)
+    assert totals.average_cpu == (fsum(cpus) / len(cpus) if cpus else None)
 
 
 async def test_a_publication_works_out_the_idle_rule_once_per_changed_row(fleet):
