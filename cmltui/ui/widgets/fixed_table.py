@@ -5,8 +5,11 @@ UI loop's time (bench/loop_lag.py, profiled): any ``update_cell`` repaints every
 every cell is rendered again after any change, and each render goes through four layers of
 Rich renderables. A ``FixedTable`` writes cells without repainting (``write_cells``), repaints
 the written rows (``repaint_written``), keeps rendered cells while the cell object is the same,
-and renders a one-line Text cell directly (``cell_render``). Private API of the pinned Textual;
-tests/ui/test_cell_render.py and the screenshots in tests/ui cover it.
+and renders a one-line Text cell directly (``cell_render``). Every row is one line, so where a
+row sits on screen is its index: DataTable finds it by summing the heights of the rows above and
+rebuilds its list of rows in order after every write, which is O(rows) per repaint, per row
+repainted and per cursor move (at 5,000 rows, tens of milliseconds of a frame). Private API of
+the pinned Textual; tests/ui/test_cell_render.py and the screenshots in tests/ui cover it.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.coordinate import Coordinate
+from textual.geometry import Region, Size, Spacing
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowDoesNotExist, RowKey
+from textual.widgets.data_table import CellType, ColumnKey, Row, RowDoesNotExist, RowKey
 
 from cmltui.ui.widgets.cell_render import render_one_line_cell
 
@@ -42,6 +46,82 @@ class FixedTable(DataTable):
         )
         #: Rows written since the last repaint.
         self._written_rows: set[str] = set()
+        #: ``ordered_rows`` for one row order: the order's own object (DataTable replaces it on
+        #: every sort, removal and clear; an added row only appends) and the row count.
+        self._rows_in_order: tuple[object, int, list[Row]] | None = None
+
+    def add_row(
+        self,
+        *cells: CellType,
+        height: int | None = 1,
+        key: str | None = None,
+        label: Any = None,
+    ) -> RowKey:
+        """DataTable's ``add_row``; every row is one line high (the geometry below needs it)."""
+        if height != 1:
+            raise ValueError(f"a FixedTable row is one line high, not {height!r}")
+        return super().add_row(*cells, height=1, key=key, label=label)
+
+    # -- geometry of one-line rows: O(1) where DataTable's is O(rows) -------------------------
+
+    @property
+    def ordered_rows(self) -> list[Row]:
+        """The rows in display order, rebuilt only when the order changed, not per write."""
+        order = self._row_locations
+        kept = self._rows_in_order
+        if kept is not None and kept[0] is order and kept[1] == self.row_count:
+            return kept[2]
+        keys = [order.get_key(index) for index in range(self.row_count)]
+        rows = [self.rows[key] for key in keys if key is not None]
+        self._rows_in_order = (order, self.row_count, rows)
+        return rows
+
+    @property
+    def _total_row_height(self) -> int:
+        return self.row_count
+
+    def _header_lines(self) -> int:
+        return self.header_height if self.show_header else 0
+
+    def _get_offsets(self, y: int) -> tuple[RowKey, int]:
+        header = self._header_lines()
+        if y < header:
+            return self._header_row_key, y
+        row_key = self._row_locations.get_key(y - header) if y - header >= 0 else None
+        if row_key is None:
+            raise LookupError(f"Y coord {y!r} is greater than total height")
+        return row_key, 0
+
+    def _get_row_region(self, row_index: int) -> Region:
+        if not self.is_valid_row_index(row_index):
+            return Region(0, 0, 0, 0)
+        row_width = (
+            sum(column.get_render_width(self) for column in self.columns.values())
+            + self._row_label_column_width
+        )
+        return Region(0, row_index + self._header_lines(), max(self.size.width, row_width), 1)
+
+    def _get_cell_region(self, coordinate: Coordinate) -> Region:
+        if not self.is_valid_coordinate(coordinate):
+            return Region(0, 0, 0, 0)
+        row_index, column_index = coordinate
+        x = (
+            sum(column.get_render_width(self) for column in self.ordered_columns[:column_index])
+            + self._row_label_column_width
+        )
+        width = self.ordered_columns[column_index].get_render_width(self)
+        return Region(x, row_index + self._header_lines(), width, 1)
+
+    def _get_fixed_offset(self) -> Spacing:
+        top = self._header_lines() + min(self.fixed_rows, self.row_count)
+        left = (
+            sum(
+                column.get_render_width(self)
+                for column in self.ordered_columns[: self.fixed_columns]
+            )
+            + self._row_label_column_width
+        )
+        return Spacing(top, 0, 0, left)
 
     def write_cells(self, row_key: str, cells: Mapping[str, Any]) -> None:
         """Put new cell values in a row without repainting; ``repaint_written`` repaints.
