@@ -67,6 +67,10 @@ class WorkerTable(FixedTable):
         self._filter: re.Pattern[str] | None = None
         self._columns: list[Column] = []
         self._name_width = COLUMNS_BY_KEY["name"].width
+        #: Each row's sort key, with the snapshot it was made from, for the sort (column,
+        #: reverse) in ``_sort_keys_for``.
+        self._sort_keys: dict[str, tuple[WorkerSnapshot, tuple[Any, ...]]] = {}
+        self._sort_keys_for: tuple[str, bool] | None = None
         #: The cells last written per row, so an update touches changed cells only.
         self._rendered: dict[str, dict[str, Text]] = {}
         #: Rows whose cells are older than their snapshot. Only rows in view (and a margin) are
@@ -236,6 +240,7 @@ class WorkerTable(FixedTable):
 
     def _remove(self, worker_id: str) -> None:
         self._stale.discard(worker_id)
+        self._sort_keys.pop(worker_id, None)
         if self._rendered.pop(worker_id, None) is None:
             return
         try:
@@ -245,12 +250,14 @@ class WorkerTable(FixedTable):
             pass
 
     def _update(self, snapshot: WorkerSnapshot, previous: WorkerSnapshot | None) -> bool:
-        """Mark the row for writing (``_fill_visible``); True when the sort column changed."""
+        """Mark the row for writing (``_fill_visible``); True when its place may have moved."""
         self._stale.add(snapshot.id)
         column = COLUMNS_BY_KEY.get(self.sort_column)
         if previous is None or column is None or column.sort_key is None:
             return True
-        return self._sort_value(column, previous) != self._sort_value(column, snapshot)
+        kept = self._sort_keys.get(previous.id)
+        was = kept[1] if kept is not None and kept[0] is previous else None
+        return was is None or was != self._sort_key_of(snapshot)
 
     # -- sorting ------------------------------------------------------------------------------
 
@@ -261,11 +268,25 @@ class WorkerTable(FixedTable):
         return (value is None, value if value is not None else 0)
 
     def _row_sort_key(self, mark_cell: SortableText) -> tuple[Any, ...]:
-        snapshot = self.snapshots[mark_cell.worker_id]
+        return self._sort_key_of(self.snapshots[mark_cell.worker_id])
+
+    def _sort_key_of(self, snapshot: WorkerSnapshot) -> tuple[Any, ...]:
+        """A row's place in the order, kept while its snapshot (frozen) and the sort are the
+        same: a change set re-sorts every row but changes few (at 5,000 rows, building every
+        key again was most of a re-sort), and the key made to see whether a changed row moved
+        is the one the sort uses."""
+        if (self.sort_column, self.sort_reverse) != self._sort_keys_for:
+            self._sort_keys.clear()
+            self._sort_keys_for = (self.sort_column, self.sort_reverse)
+        kept = self._sort_keys.get(snapshot.id)
+        if kept is not None and kept[0] is snapshot:
+            return kept[1]
         column = COLUMNS_BY_KEY[self.sort_column]
         missing, value = self._sort_value(column, snapshot)
         # Missing values go last in either direction; the name then the id keep the order stable.
-        return (missing != self.sort_reverse, value, natural_key(snapshot.name), snapshot.id)
+        key = (missing != self.sort_reverse, value, natural_key(snapshot.name), snapshot.id)
+        self._sort_keys[snapshot.id] = (snapshot, key)
+        return key
 
     def _sort(self) -> None:
         if self.row_count:
