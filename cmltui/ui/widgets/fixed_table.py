@@ -83,11 +83,18 @@ class FixedTable(DataTable):
     def _header_lines(self) -> int:
         return self.header_height if self.show_header else 0
 
+    def _x_of(self, column_index: int) -> int:
+        """Where the column at this index starts (past the row labels)."""
+        return (
+            sum(column.get_render_width(self) for column in self.ordered_columns[:column_index])
+            + self._row_label_column_width
+        )
+
     def _get_offsets(self, y: int) -> tuple[RowKey, int]:
         header = self._header_lines()
         if y < header:
             return self._header_row_key, y
-        row_key = self._row_locations.get_key(y - header) if y - header >= 0 else None
+        row_key = self._row_locations.get_key(y - header)
         if row_key is None:
             raise LookupError(f"Y coord {y!r} is greater than total height")
         return row_key, 0
@@ -95,33 +102,19 @@ class FixedTable(DataTable):
     def _get_row_region(self, row_index: int) -> Region:
         if not self.is_valid_row_index(row_index):
             return Region(0, 0, 0, 0)
-        row_width = (
-            sum(column.get_render_width(self) for column in self.columns.values())
-            + self._row_label_column_width
-        )
+        row_width = self._x_of(len(self.columns))
         return Region(0, row_index + self._header_lines(), max(self.size.width, row_width), 1)
 
     def _get_cell_region(self, coordinate: Coordinate) -> Region:
         if not self.is_valid_coordinate(coordinate):
             return Region(0, 0, 0, 0)
         row_index, column_index = coordinate
-        x = (
-            sum(column.get_render_width(self) for column in self.ordered_columns[:column_index])
-            + self._row_label_column_width
-        )
         width = self.ordered_columns[column_index].get_render_width(self)
-        return Region(x, row_index + self._header_lines(), width, 1)
+        return Region(self._x_of(column_index), row_index + self._header_lines(), width, 1)
 
     def _get_fixed_offset(self) -> Spacing:
         top = self._header_lines() + min(self.fixed_rows, self.row_count)
-        left = (
-            sum(
-                column.get_render_width(self)
-                for column in self.ordered_columns[: self.fixed_columns]
-            )
-            + self._row_label_column_width
-        )
-        return Spacing(top, 0, 0, left)
+        return Spacing(top, 0, 0, self._x_of(self.fixed_columns))
 
     def write_cells(self, row_key: str, cells: Mapping[str, Any]) -> None:
         """Put new cell values in a row without repainting; ``repaint_written`` repaints.

@@ -255,7 +255,7 @@ class WorkerTable(FixedTable):
         column = COLUMNS_BY_KEY.get(self.sort_column)
         if previous is None or column is None or column.sort_key is None:
             return True
-        kept = self._sort_keys.get(previous.id)
+        kept = self._current_sort_keys().get(previous.id)
         was = kept[1] if kept is not None and kept[0] is previous else None
         return was is None or was != self._sort_key_of(snapshot)
 
@@ -275,10 +275,7 @@ class WorkerTable(FixedTable):
         same: a change set re-sorts every row but changes few (at 5,000 rows, building every
         key again was most of a re-sort), and the key made to see whether a changed row moved
         is the one the sort uses."""
-        if (self.sort_column, self.sort_reverse) != self._sort_keys_for:
-            self._sort_keys.clear()
-            self._sort_keys_for = (self.sort_column, self.sort_reverse)
-        kept = self._sort_keys.get(snapshot.id)
+        kept = self._current_sort_keys().get(snapshot.id)
         if kept is not None and kept[0] is snapshot:
             return kept[1]
         column = COLUMNS_BY_KEY[self.sort_column]
@@ -287,6 +284,13 @@ class WorkerTable(FixedTable):
         key = (missing != self.sort_reverse, value, natural_key(snapshot.name), snapshot.id)
         self._sort_keys[snapshot.id] = (snapshot, key)
         return key
+
+    def _current_sort_keys(self) -> dict[str, tuple[WorkerSnapshot, tuple[Any, ...]]]:
+        """The kept sort keys, emptied first if they were made for another sort."""
+        if (self.sort_column, self.sort_reverse) != self._sort_keys_for:
+            self._sort_keys.clear()
+            self._sort_keys_for = (self.sort_column, self.sort_reverse)
+        return self._sort_keys
 
     def _sort(self) -> None:
         if self.row_count:
